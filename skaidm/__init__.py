@@ -1,0 +1,22 @@
+"""skaidm: realistic synthetic spectra with Probabilistic Learning on Manifolds.
+
+Scikit-learn estimators for PLoM (Soize & Ghanem 2016) with an attention-informed
+diffusion map: robust scaling, attention preconditioning, whitening PCA and an
+anisotropic diffusion-map basis.
+"""
+
+__version__ = "0.1.0.dev0"
+
+from . import attention, datasets
+from .attention import AttentionPreconditioner
+from .diffusion import AnisotropicDiffusionMap
+from .whitening import WhiteningPCA
+
+__all__ = [
+    "AnisotropicDiffusionMap",
+    "AttentionPreconditioner",
+    "WhiteningPCA",
+    "__version__",
+    "attention",
+    "datasets",
+]
