@@ -288,7 +288,7 @@ def search_gap_epsilon(
         lo = eps
         while True:
             eps *= 2.0
-            if eps > 2.0 * epsilon_stop:
+            if eps > epsilon_stop:
                 return None, path
             if ratio(eps) <= threshold:
                 hi = eps

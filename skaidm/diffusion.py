@@ -96,12 +96,14 @@ class AnisotropicDiffusionMap(
           :math:`\lambda_{m+1}/\lambda_m \le` ``gap_threshold``, found by a bracketed
           search in :math:`\log\varepsilon` on eigenvalues only (geometric scan
           upwards from the ``"knn"`` value, then bisection to 0.1%). If no bandwidth
-          up to :math:`10^4` times the median squared distance / 4 has that gap (it
-          never appears for a strongly anisotropic metric), the ``"knn"`` rule is
-          used instead, with a :class:`DiffusionMapWarning`.
+          up to :math:`10^4\max(\mathrm{median}\,d^2, 4\varepsilon_{knn})/4` has
+          that gap (it never appears for a strongly anisotropic metric), the
+          ``"knn"`` rule is used instead, with a :class:`DiffusionMapWarning`.
         - ``"knn"`` (the AIDM note): one quarter of the median, over rows, of the
           squared distance to the ``n_neighbors``-th nearest neighbour, in the
-          metric of the kernel.
+          metric of the kernel. When that median is 0 (most rows have more than
+          ``n_neighbors`` exact duplicates) the median over all pairs of distinct
+          rows is used, with a warning.
         - ``"auto"``: ``"gap"`` when the kernel is isotropic (``metric=None``) and
           the input is whitened (zero mean and identity covariance to 1e-6),
           ``"knn"`` otherwise.
@@ -400,16 +402,24 @@ class AnisotropicDiffusionMap(
             solver = "dense" if n_samples <= DENSE_EIGEN_MAX_ROWS else "arpack"
 
         epsilon_given = not isinstance(self.epsilon, str)
-        eps_knn = knn_epsilon(D2, self.n_neighbors_)
+        eps_knn, knn_rule = knn_epsilon(D2, self.n_neighbors_), "knn"
         if eps_knn == 0.0:
-            # More than n_neighbors duplicates of most rows: fall back to the
-            # smallest positive distance scale.
             eps_knn = float(np.median(D2[D2 > 0])) / 4.0
+            knn_rule = "knn (duplicates: median distance)"
+            if eps_rule == "knn":
+                warnings.warn(
+                    f"Most rows have more than n_neighbors={self.n_neighbors_} exact "
+                    "duplicates, so the distance to the n_neighbors-th neighbour is "
+                    "0; the knn bandwidth uses the median distance between distinct "
+                    f"rows instead (epsilon={eps_knn:.6g}).",
+                    DiffusionMapWarning,
+                    stacklevel=2,
+                )
         self.epsilon_search_ = np.empty((0, 2))
         if epsilon_given:
             epsilon, self.epsilon_rule_ = float(self.epsilon), "given"
         elif eps_rule == "knn":
-            epsilon, self.epsilon_rule_ = eps_knn, "knn"
+            epsilon, self.epsilon_rule_ = eps_knn, knn_rule
         else:
             epsilon, reason = None, None
             if m_gap + 1 > n_samples:
@@ -440,7 +450,14 @@ class AnisotropicDiffusionMap(
                 warnings.warn(
                     f"epsilon='gap' found nothing: {reason}. Using the knn bandwidth "
                     f"epsilon={eps_knn:.6g}"
-                    + (" and the reconstruction rule for m." if fallback_m else "."),
+                    + (
+                        " and the reconstruction rule for m."
+                        if fallback_m
+                        else ". n_components='gap' still keeps m = n_features + 1, "
+                        "which without a spectral gap may reconstruct the data "
+                        "poorly (see reconstruction_error_); consider "
+                        "n_components='reconstruction'."
+                    ),
                     DiffusionMapWarning,
                     stacklevel=2,
                 )

@@ -382,3 +382,23 @@ def test_no_warning_on_the_happy_path(helix):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         AnisotropicDiffusionMap().fit(whiten(helix))
+
+
+def test_knn_rule_with_many_duplicates_says_so():
+    rng = np.random.default_rng(0)
+    X = np.repeat(rng.normal(size=(5, 2)), 12, axis=0)  # each row 12 times
+    with pytest.warns(DiffusionMapWarning, match="exact duplicates"):
+        dmap = AnisotropicDiffusionMap(epsilon="knn", n_components=3).fit(X)
+    assert dmap.epsilon_rule_ == "knn (duplicates: median distance)"
+    D2 = ((X[:, None] - X[None]) ** 2).sum(-1)
+    assert dmap.epsilon_ == pytest.approx(np.median(D2[D2 > 0]) / 4)
+
+
+def test_explicit_gap_m_without_a_gap_warns_about_m(small_cloud):
+    dmap = AnisotropicDiffusionMap(
+        epsilon="gap", n_components="gap", gap_threshold=1e-9
+    )
+    with pytest.warns(DiffusionMapWarning, match="still keeps m = n_features"):
+        dmap.fit(small_cloud)
+    assert dmap.n_components_ == 4
+    assert dmap.n_components_rule_ == "gap"
