@@ -7,16 +7,22 @@ anisotropic diffusion-map basis.
 
 __version__ = "0.1.0.dev0"
 
-from . import attention, datasets
+from . import attention, datasets, metrics
 from .attention import AttentionPreconditioner
 from .diffusion import AnisotropicDiffusionMap
+from .pipeline import make_aidm_pipeline, sample
+from .plom import PLoMSampler
 from .whitening import WhiteningPCA
 
 __all__ = [
     "AnisotropicDiffusionMap",
     "AttentionPreconditioner",
+    "PLoMSampler",
     "WhiteningPCA",
     "__version__",
     "attention",
     "datasets",
+    "make_aidm_pipeline",
+    "metrics",
+    "sample",
 ]

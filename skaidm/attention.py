@@ -1200,7 +1200,7 @@ def _is_uniform(preconditioner):
     return bool(np.all(scale == scale[0]))
 
 
-def check_attention_whitening(preconditioner, whitening):
+def check_attention_whitening(preconditioner, whitening, *, stacklevel=2):
     """Warn when a whitening cancels the attention preconditioning before it.
 
     Whitening is affine-invariant: when it keeps every principal component, the
@@ -1216,6 +1216,9 @@ def check_attention_whitening(preconditioner, whitening):
         Fitted preconditioner, applied before the whitening.
     whitening : WhiteningPCA
         Fitted whitening of the preconditioned data.
+    stacklevel : int, default=2
+        Passed to :func:`warnings.warn`; functions that call this one on behalf of
+        a user add their own frames so the warning points at the user's line.
 
     Returns
     -------
@@ -1237,7 +1240,7 @@ def check_attention_whitening(preconditioner, whitening):
         "such as 0.9999) or put the attention into the kernel metric instead "
         "(Option B).",
         AttentionCancelledWarning,
-        stacklevel=2,
+        stacklevel=stacklevel,
     )
     return True
 

@@ -5,13 +5,19 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skaidm
-from skaidm import AnisotropicDiffusionMap, AttentionPreconditioner, WhiteningPCA
+from skaidm import (
+    AnisotropicDiffusionMap,
+    AttentionPreconditioner,
+    PLoMSampler,
+    WhiteningPCA,
+)
 
 ESTIMATORS = [
     AttentionPreconditioner(),
     AttentionPreconditioner(weights=np.ones(1)),
     WhiteningPCA(),
     AnisotropicDiffusionMap(),
+    PLoMSampler(),
 ]
 
 
@@ -26,6 +32,6 @@ def test_all_names_exist():
     assert skaidm.__version__
 
 
-@pytest.mark.parametrize("module", ["attention", "datasets"])
+@pytest.mark.parametrize("module", ["attention", "datasets", "metrics"])
 def test_submodules_are_public(module):
     assert module in skaidm.__all__

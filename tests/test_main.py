@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from skaidm.pipeline import DEFAULT_RECONSTRUCTION_TOL
+
 
 def test_python_m_skaidm_runs_on_the_built_in_data(tmp_path):
     # From an empty directory, so that the installed package (with its data files)
@@ -21,17 +23,22 @@ def test_python_m_skaidm_runs_on_the_built_in_data(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "860 spectra x 285 EMIT bands" in out
-    plain = next(line for line in out.splitlines() if line.startswith("isotropic"))
-    option_b = next(line for line in out.splitlines() if "Option B" in line)
-    # Plain PLoM on whitened data: Soize's gap rule, m = r + 1 with r = 49.
-    assert " gap " in plain
-    assert " 50 " in plain
-    # Option B: knn bandwidth, m by reconstruction to the default tolerance 0.2.
-    assert " knn " in option_b
-    assert "reconstruction" in option_b
-    recon = float(option_b.split()[-3])
-    assert recon <= 0.2
+    lines = out.splitlines()
+    r = int(next(line for line in lines if "r = " in line).split("r = ")[1].split()[0])
+    plain = next(line for line in lines if line.startswith("isotropic"))
+    option_b = next(line for line in lines if line.startswith("band weights, alpha"))
+    # Plain PLoM on whitened data: Soize's gap rule, m = r + 1, a gap ratio <= 0.1.
+    fields = plain.split()
+    assert fields[5:8] == ["gap", str(r + 1), "gap"]
+    assert float(fields[8]) <= 0.1
+    # Option B: knn bandwidth, m by reconstruction to the pipeline's tolerance.
+    fields = option_b.split()
+    assert fields[6] == "knn"
+    assert fields[8] == "reconstruction"
+    assert float(fields[10]) <= DEFAULT_RECONSTRUCTION_TOL
     assert "not Transformer attention" in out
+    generated = next(line for line in lines if "new spectra" in line)
+    assert "1000 new spectra" in generated
     assert result.stderr == ""
 
 

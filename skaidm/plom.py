@@ -1,0 +1,489 @@
+"""PLoMSampler: Probabilistic Learning on Manifolds as a scikit-learn estimator."""
+
+import logging
+import math
+import numbers
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    clone,
+)
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._isde import KDEPotential, auto_n_steps, integrate, isde_step_size
+from .attention import AttentionPreconditioner, kernel_metric_factor
+from .diffusion import AnisotropicDiffusionMap
+from .whitening import WhiteningPCA
+
+__all__ = ["PLoMSampler"]
+
+logger = logging.getLogger(__name__)
+
+
+def _seed_sequence(random_state):
+    """A SeedSequence from an int, a SeedSequence, a Generator or a RandomState."""
+    if isinstance(random_state, np.random.SeedSequence):
+        return random_state
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, bool
+    ):
+        if random_state < 0:
+            raise ValueError(f"random_state={random_state} must be non-negative.")
+        return np.random.SeedSequence(int(random_state))
+    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence(random_state.integers(2**63))
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.SeedSequence(int(random_state.randint(2**31 - 1)))
+    raise ValueError(
+        f"random_state={random_state!r} must be None, a non-negative int, a "
+        "numpy.random.Generator, RandomState or SeedSequence."
+    )
+
+
+def _progress(iterable, total, verbose, desc):
+    """Wrap ``iterable`` in a tqdm bar when installed, else log every item."""
+    if not verbose:
+        yield from iterable
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        for i, item in enumerate(iterable, 1):
+            logger.info("%s: %d/%d", desc, i, total)
+            yield item
+        return
+    yield from tqdm(iterable, total=total, desc=desc)
+
+
+def _realisation(potential, eta, Q, f0, dr, n_steps, seed):
+    return integrate(
+        potential,
+        eta,
+        Q,
+        f0=f0,
+        dr=dr,
+        n_steps=n_steps,
+        rng=np.random.default_rng(seed),
+    )
+
+
+class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    r"""Generate new rows with Probabilistic Learning on Manifolds (PLoM).
+
+    Whitens the data, builds the diffusion-map basis :math:`g` of the whitened rows
+    (:class:`AnisotropicDiffusionMap`), and samples the reduced Ito stochastic
+    differential equation (ISDE) of Soize & Ghanem [1]_ whose invariant measure is
+    the Gaussian kernel density estimate (KDE) of the whitened data, projected on
+    span(g). Each realisation gives N new rows :math:`H = Z g^T` (one per training
+    row) that stay on the manifold the data concentrate on; :meth:`sample` decodes
+    them back to the input space.
+
+    With ``kernel_attention`` the band weights of an :class:`AttentionPreconditioner`
+    enter the diffusion-map kernel only ("Option B" of attention-informed diffusion
+    maps): the data, the KDE and the force stay isotropic in whitened coordinates.
+
+    Parameters
+    ----------
+    whitening : WhiteningPCA, default=None
+        Whitening of the input; cloned into ``whitening_``. ``None`` means
+        ``WhiteningPCA()`` (all numerically non-null components).
+    diffusion_map : AnisotropicDiffusionMap, default=None
+        Basis of the whitened rows; cloned into ``diffusion_map_``. ``None`` means
+        ``AnisotropicDiffusionMap()`` (its ``"auto"`` rules). Its ``metric`` must be
+        left at ``None`` when ``kernel_attention`` is given.
+    kernel_attention : AttentionPreconditioner, default=None
+        Band weights for the kernel metric (Option B), cloned and fitted on the
+        input into ``kernel_attention_``. The diffusion map then uses the factor
+        :math:`R = c\,S\,\Phi\Lambda^{1/2}` of
+        :func:`~skaidm.attention.kernel_metric_factor`, normalised so that
+        :math:`\mathrm{tr}(R^TR) = r`.
+    f0 : float, default=4.0
+        Damping :math:`f_0` of the ISDE (Soize's 2024 code: 4; the 2016 paper: 1.5).
+    fac : float, default=20.0
+        Time step :math:`\Delta r = 2\pi\hat s/\mathrm{Fac}`.
+    n_steps : int or "auto", default="auto"
+        Integration steps per realisation; ``"auto"`` is
+        :math:`\lceil 4\ln 100/(f_0\Delta r)\rceil`, the time for the initial
+        condition to be forgotten to 1%.
+    n_jobs : int, default=None
+        Realisations run in parallel through joblib (``sklearn.utils.parallel``),
+        so ``joblib.parallel_config(backend="dask")`` runs them on a Dask cluster.
+        ``None`` means 1 unless in a joblib context.
+    random_state : int, RandomState instance or None, default=None
+        Seeds, at fit, the generator from which :meth:`sample` draws when called
+        without its own ``random_state``.
+    verbose : int, default=0
+        Report the progress of realisations (a tqdm bar when tqdm is installed,
+        ``logging`` otherwise).
+
+    Attributes
+    ----------
+    whitening_ : WhiteningPCA
+        Fitted whitening; ``whitening_.n_components_`` is :math:`r`.
+    diffusion_map_ : AnisotropicDiffusionMap
+        Fitted diffusion map; ``diffusion_map_.n_components_`` is :math:`m`.
+    kernel_attention_ : AttentionPreconditioner or None
+        Fitted kernel attention (Option B).
+    basis_ : ndarray of shape (n_samples_fit, m)
+        Orthonormal basis :math:`Q` of span(g) used by the integrator.
+    eta_ : ndarray of shape (n_samples_fit, r)
+        Whitened training rows.
+    s_, s_hat_ : float
+        Silverman and modified Silverman bandwidths of the KDE (computed with r).
+    step_size_ : float
+        :math:`\Delta r`.
+    n_steps_ : int
+        Integration steps per realisation.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when they are all strings.
+
+    See Also
+    --------
+    WhiteningPCA : The whitening step.
+    AnisotropicDiffusionMap : The diffusion-map basis and its epsilon/m rules.
+    skaidm.make_aidm_pipeline : Scaling, attention and this sampler in a Pipeline.
+    skaidm.sample : Sample a fitted pipeline and decode through every step.
+
+    Notes
+    -----
+    With the whitened data :math:`\eta` (:math:`N\times r`), the modified Silverman
+    bandwidth :math:`\hat s` and an orthonormal basis :math:`Q` of span(g), each
+    realisation integrates (Stormer-Verlet, :math:`\Delta r = 2\pi\hat s/20`)
+
+    .. math::
+
+        dZ = Y\,dr, \qquad
+        dY = Q^T L(QZ)\,dr - \tfrac12 f_0 Y\,dr + \sqrt{f_0}\,Q^T dW,
+
+    from :math:`Z(0) = Q^T\eta` with a fresh velocity and fresh noise, and keeps
+    :math:`QZ` at the last step (PLOM_SPEC steps 8-10, independent realisations).
+    :math:`L = \nabla\log q` is the force of the KDE (see
+    :class:`~skaidm._isde.KDEPotential`). Any basis of span(g) gives the same
+    samples (PLOM_SPEC F7), so no inverse of :math:`g^Tg` is ever formed.
+
+    Projected PLoM without constraints shrinks the variance of the generated rows
+    (PLOM_SPEC F10): with :math:`m = r + 1` their whitened variances are about
+    0.6-0.85, not 1.
+
+    References
+    ----------
+    .. [1] C. Soize and R. Ghanem, "Data-driven probability concentration and
+       sampling on manifold", J. Comput. Phys. 321 (2016) 242-258,
+       :doi:`10.1016/j.jcp.2016.05.044`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaidm import PLoMSampler
+    >>> rng = np.random.default_rng(0)
+    >>> t = rng.uniform(0, 4 * np.pi, 200)
+    >>> X = np.c_[np.cos(t), np.sin(t), t / (2 * np.pi)]
+    >>> X += 0.05 * rng.standard_normal((200, 3))
+    >>> plom = PLoMSampler(random_state=0).fit(X)
+    >>> plom.diffusion_map_.n_components_, plom.n_steps_
+    (4, 36)
+    >>> plom.sample(500, random_state=1).shape
+    (500, 3)
+    """
+
+    def __init__(
+        self,
+        whitening=None,
+        diffusion_map=None,
+        kernel_attention=None,
+        *,
+        f0=4.0,
+        fac=20.0,
+        n_steps="auto",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.whitening = whitening
+        self.diffusion_map = diffusion_map
+        self.kernel_attention = kernel_attention
+        self.f0 = f0
+        self.fac = fac
+        self.n_steps = n_steps
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self):
+        for name, cls in (
+            ("whitening", WhiteningPCA),
+            ("diffusion_map", AnisotropicDiffusionMap),
+            ("kernel_attention", AttentionPreconditioner),
+        ):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, cls):
+                raise TypeError(
+                    f"{name} must be None or a {cls.__name__}, got "
+                    f"{type(value).__name__}."
+                )
+        for name in ("f0", "fac"):
+            value = getattr(self, name)
+            if not (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and value > 0
+            ):
+                raise ValueError(f"{name}={value!r} must be a positive finite number.")
+        if self.n_steps != "auto" and not (
+            isinstance(self.n_steps, numbers.Integral)
+            and not isinstance(self.n_steps, bool)
+            and self.n_steps >= 1
+        ):
+            raise ValueError(f"n_steps={self.n_steps!r} must be an int >= 1 or 'auto'.")
+        if (
+            self.kernel_attention is not None
+            and self.diffusion_map is not None
+            and self.diffusion_map.metric is not None
+        ):
+            raise ValueError(
+                "kernel_attention sets the diffusion map's metric; leave "
+                "diffusion_map.metric=None (or drop kernel_attention)."
+            )
+
+    def fit(self, X, y=None):
+        """Whiten X, build the diffusion-map basis and prepare the sampler.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows (e.g. robust-scaled spectra).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PLoMSampler
+            Fitted estimator.
+        """
+        self._check_params()
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=3)
+        self._sample_rng = np.random.default_rng(
+            None if self.random_state is None else _seed_sequence(self.random_state)
+        )
+        whitening = self.whitening if self.whitening is not None else WhiteningPCA()
+        self.whitening_ = clone(whitening).fit(X)
+        eta = self.whitening_.transform(X)
+        dmap = clone(
+            self.diffusion_map
+            if self.diffusion_map is not None
+            else AnisotropicDiffusionMap()
+        )
+        if self.kernel_attention is not None:
+            self.kernel_attention_ = clone(self.kernel_attention).fit(X)
+            dmap.set_params(
+                metric=kernel_metric_factor(self.whitening_, self.kernel_attention_)
+            )
+        else:
+            self.kernel_attention_ = None
+        self.diffusion_map_ = dmap.fit(eta)
+
+        # Orthonormal basis of span(g) = span(psi); psi is far better conditioned
+        # than g = lambda^kappa psi (PLOM_SPEC pitfall 3).
+        self.basis_, _ = np.linalg.qr(self.diffusion_map_.eigenvectors_)
+        self.eta_ = eta
+        potential = KDEPotential(eta)
+        self.s_, self.s_hat_ = potential.s, potential.s_hat
+        self.step_size_ = isde_step_size(self.s_hat_, self.fac)
+        self.n_steps_ = (
+            auto_n_steps(self.f0, self.step_size_)
+            if self.n_steps == "auto"
+            else int(self.n_steps)
+        )
+        logger.info(
+            "PLoM: N=%d, r=%d, m=%d, s_hat=%.4g, dr=%.4g, %d steps per realisation",
+            X.shape[0],
+            eta.shape[1],
+            self.basis_.shape[1],
+            self.s_hat_,
+            self.step_size_,
+            self.n_steps_,
+        )
+        return self
+
+    @property
+    def _n_features_out(self):
+        """Number of output features of ``transform``, for feature names."""
+        return self.diffusion_map_.n_components_
+
+    # ----------------------------------------------------------------- sampling
+    def sample_whitened(self, n_realisations, random_state=None):
+        """Realisations of the reduced ISDE in whitened coordinates, in order.
+
+        Parameters
+        ----------
+        n_realisations : int
+            Number of realisations; each gives ``n_samples_fit`` rows, row ``j``
+            tied to training row ``j``.
+        random_state : int, Generator, RandomState, SeedSequence or None
+            Seeds the realisations (one independent child seed each); ``None``
+            draws from the generator seeded at fit.
+
+        Returns
+        -------
+        H : ndarray of shape (n_realisations, n_samples_fit, r)
+        """
+        check_is_fitted(self)
+        if not (
+            isinstance(n_realisations, numbers.Integral)
+            and not isinstance(n_realisations, bool)
+            and n_realisations >= 1
+        ):
+            raise ValueError(
+                f"n_realisations={n_realisations!r} must be a positive int."
+            )
+        seeds = self._seeds(random_state).spawn(int(n_realisations))
+        return self._realisations(seeds)
+
+    def _seeds(self, random_state):
+        if random_state is None:
+            # Advance the generator seeded at fit: successive calls differ, the
+            # sequence is reproducible and is saved with the estimator.
+            return np.random.SeedSequence(self._sample_rng.integers(2**63))
+        return _seed_sequence(random_state)
+
+    def _realisations(self, seeds):
+        potential = KDEPotential(self.eta_)
+        tasks = (
+            delayed(_realisation)(
+                potential,
+                self.eta_,
+                self.basis_,
+                self.f0,
+                self.step_size_,
+                self.n_steps_,
+                seed,
+            )
+            for seed in seeds
+        )
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
+        return np.stack(
+            list(_progress(results, len(seeds), self.verbose, "PLoM realisations"))
+        )
+
+    def sample(self, n_samples=1, random_state=None):
+        """Generate new rows in the input space.
+
+        Runs ``ceil(n_samples / n_samples_fit)`` independent realisations, keeps
+        all rows of the whole ones plus a random subset of the last, shuffles them
+        (row ``j`` of a realisation is tied to training row ``j``, so an unshuffled
+        prefix would be biased) and maps them back through the whitening.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to generate.
+        random_state : int, Generator, RandomState, SeedSequence or None
+            With a value, the rows are exactly reproducible. ``None`` draws from a
+            generator seeded at fit from the estimator's ``random_state`` and
+            advanced by every call: successive calls differ, yet the sequence is
+            reproducible and survives joblib persistence.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_in_)
+            Generated rows.
+        """
+        check_is_fitted(self)
+        if not (
+            isinstance(n_samples, numbers.Integral)
+            and not isinstance(n_samples, bool)
+            and n_samples >= 1
+        ):
+            raise ValueError(
+                f"n_samples={n_samples!r} must be a positive int (the number of rows "
+                "to generate)."
+            )
+        n_fit = self.eta_.shape[0]
+        n_real = -(-n_samples // n_fit)
+        seed = self._seeds(random_state)
+        shuffle_seed, *seeds = seed.spawn(n_real + 1)
+        H = self._realisations(seeds).reshape(n_real * n_fit, -1)
+        rng = np.random.default_rng(shuffle_seed)
+        # Whole realisations plus a random subset of the last, then shuffled.
+        n_whole = (n_real - 1) * n_fit
+        last = n_whole + rng.choice(n_fit, n_samples - n_whole, replace=False)
+        rows = np.concatenate([np.arange(n_whole), last])
+        rng.shuffle(rows)
+        return self.whitening_.inverse_transform(H[rows])
+
+    # ------------------------------------------------------ transform / score
+    def transform(self, X):
+        """Whiten X, then diffusion coordinates (Nystrom extension).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        G : ndarray of shape (n_samples, m)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.diffusion_map_.transform(self.whitening_.transform(X))
+
+    def inverse_transform(self, X):
+        """Decode diffusion coordinates, then map back through the whitening.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, m)
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        G = check_array(X, dtype=np.float64)
+        return self.whitening_.inverse_transform(
+            self.diffusion_map_.inverse_transform(G)
+        )
+
+    def score_samples(self, X):
+        r"""Log-density of the KDE at each row, in whitened coordinates.
+
+        :math:`\log p_H(\eta(x))` with :math:`p_H` the Gaussian KDE of the
+        whitened training data (bandwidth :math:`\hat s`), the invariant measure
+        of the unprojected ISDE. It is a density of the *whitened* rows (no
+        Jacobian of the whitening), so values are comparable between rows of one
+        fitted sampler, not across whitening choices or variants; use
+        :func:`skaidm.metrics.generation_scorer` for model selection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return KDEPotential(self.eta_).log_density(self.whitening_.transform(X))
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` (see its caveats).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
