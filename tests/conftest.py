@@ -2,8 +2,12 @@
 
 import os
 
-import numpy as np
-import pytest
+# scikit-learn's array-API estimator check runs only when SciPy's array API support
+# is on; it must be set before SciPy is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 def make_spec_sets():
