@@ -52,6 +52,7 @@ from skaidm.attention import (
     band_importance,
     kernel_metric_factor,
 )
+from skaidm.datasets import make_correlated_gaussian, make_helix
 from skaidm.diffusion import DiffusionMapWarning
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,13 +195,10 @@ def soize_scan(eta, m, eps_min, step=SOIZE_STEP, threshold=THRESHOLD, max_steps=
 def spec_sets():
     """The two synthetic sets of PLOM_SPEC section 7 (one generator, helix first)."""
     rng = np.random.default_rng(0)
-    t = rng.uniform(0, 4 * np.pi, 200)
-    helix = np.c_[np.cos(t), np.sin(t), t / (2 * np.pi)]
-    helix += 0.05 * rng.standard_normal((200, 3))
-    idx = np.arange(50)
-    C = 0.9 ** np.abs(idx[:, None] - idx[None, :])
-    gauss = rng.standard_normal((300, 50)) @ np.linalg.cholesky(C).T
-    return {"helix": helix, "correlated Gaussian": gauss}
+    return {
+        "helix": make_helix(random_state=rng),
+        "correlated Gaussian": make_correlated_gaussian(random_state=rng),
+    }
 
 
 def full_basis(eta, epsilon, metric=None):

@@ -45,6 +45,21 @@ ROOT = Path(__file__).resolve().parents[1]
 N_SPLITS = 5
 N_GENERATED = 1000
 ALPHAS = (0.0, 0.5, 0.7, 1.0)
+# Per-split numbers of a result row ("split" first), as summarised and stored.
+NUMERIC_KEYS = (
+    "split",
+    "energy",
+    "auc",
+    "memorisation",
+    "negative",
+    "above_1.1",
+    "r",
+    "m",
+    "epsilon",
+    "reconstruction",
+    "fit_s",
+    "sample_s",
+)
 RULES = {
     "gap": {"epsilon": "gap", "n_components": "gap"},
     "knn+rec": {"epsilon": "knn", "n_components": "reconstruction"},
@@ -195,19 +210,7 @@ def summarise(rows):
     for name in names:
         sub = [r for r in rows if r["name"] == name]
         entry = {"name": name, "family": sub[0]["family"], "n": len(sub)}
-        for key in (
-            "energy",
-            "auc",
-            "memorisation",
-            "negative",
-            "above_1.1",
-            "r",
-            "m",
-            "epsilon",
-            "reconstruction",
-            "fit_s",
-            "sample_s",
-        ):
+        for key in NUMERIC_KEYS[1:]:
             values = np.array([r[key] for r in sub], dtype=float)
             entry[key] = float(np.mean(values))
             entry[key + "_std"] = float(np.std(values, ddof=1)) if len(sub) > 1 else 0.0
@@ -351,20 +354,7 @@ def read_rows(csv):
     rows = []
     for line in lines[1:]:
         row = dict(zip(keys, line.split(","), strict=True))
-        for key in (
-            "split",
-            "energy",
-            "auc",
-            "memorisation",
-            "negative",
-            "above_1.1",
-            "r",
-            "m",
-            "epsilon",
-            "reconstruction",
-            "fit_s",
-            "sample_s",
-        ):
+        for key in NUMERIC_KEYS:
             row[key] = float(row[key])
         row["warnings"] = []
         rows.append(row)

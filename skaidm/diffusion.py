@@ -226,12 +226,9 @@ class AnisotropicDiffusionMap(
 
     Examples
     --------
-    >>> import numpy as np
     >>> from skaidm import AnisotropicDiffusionMap, WhiteningPCA
-    >>> rng = np.random.default_rng(0)
-    >>> t = rng.uniform(0, 4 * np.pi, 200)
-    >>> X = np.c_[np.cos(t), np.sin(t), t / (2 * np.pi)]
-    >>> X += 0.05 * rng.standard_normal((200, 3))
+    >>> from skaidm.datasets import make_helix
+    >>> X = make_helix(random_state=0)
     >>> eta = WhiteningPCA().fit_transform(X)
     >>> dmap = AnisotropicDiffusionMap().fit(eta)
     >>> dmap.epsilon_rule_, dmap.n_components_

@@ -179,12 +179,9 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     Examples
     --------
-    >>> import numpy as np
     >>> from skaidm import PLoMSampler
-    >>> rng = np.random.default_rng(0)
-    >>> t = rng.uniform(0, 4 * np.pi, 200)
-    >>> X = np.c_[np.cos(t), np.sin(t), t / (2 * np.pi)]
-    >>> X += 0.05 * rng.standard_normal((200, 3))
+    >>> from skaidm.datasets import make_helix
+    >>> X = make_helix(random_state=0)
     >>> plom = PLoMSampler(random_state=0).fit(X)
     >>> plom.diffusion_map_.n_components_, plom.n_steps_
     (4, 36)

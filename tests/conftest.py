@@ -6,8 +6,10 @@ import os
 # is on; it must be set before SciPy is first imported.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
+
+from skaidm.datasets import make_correlated_gaussian, make_helix
 
 
 def make_spec_sets():
@@ -17,13 +19,7 @@ def make_spec_sets():
     specification defines them so anyone can regenerate the published numbers.
     """
     rng = np.random.default_rng(0)
-    t = rng.uniform(0, 4 * np.pi, 200)
-    helix = np.c_[np.cos(t), np.sin(t), t / (2 * np.pi)]
-    helix += 0.05 * rng.standard_normal((200, 3))
-    idx = np.arange(50)
-    C = 0.9 ** np.abs(idx[:, None] - idx[None, :])
-    gaussian = rng.standard_normal((300, 50)) @ np.linalg.cholesky(C).T
-    return helix, gaussian
+    return make_helix(random_state=rng), make_correlated_gaussian(random_state=rng)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Real reflectance spectra shipped with skaidm, with scikit-learn style loaders."""
 
 from ._base import load_usgs_minerals
+from ._generators import make_correlated_gaussian, make_helix
 
-__all__ = ["load_usgs_minerals"]
+__all__ = ["load_usgs_minerals", "make_correlated_gaussian", "make_helix"]
