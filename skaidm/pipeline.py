@@ -134,6 +134,13 @@ def make_aidm_pipeline(
         verbose=verbose,
     )
     steps = [("scale", RobustScaler())]
+    if variant == "none" and weights is not None:
+        warnings.warn(
+            "variant='none' is plain PLoM and ignores the band weights; use "
+            "variant='B' (or 'A') to put them into the model.",
+            UserWarning,
+            stacklevel=2,
+        )
     if variant == "A":
         if not _can_truncate(whitening):
             warnings.warn(

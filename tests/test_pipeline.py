@@ -48,7 +48,8 @@ def correlated(n, d, rho, seed, loc=0.0, scale=1.0):
      ("B", ["scale", "plom"])],
 )  # fmt: skip
 def test_step_names(variant, names):
-    pipe = make_aidm_pipeline([0.2, 0.3, 0.5], variant=variant, whitening=0.9)
+    weights = None if variant == "none" else [0.2, 0.3, 0.5]
+    pipe = make_aidm_pipeline(weights, variant=variant, whitening=0.9)
     assert isinstance(pipe, Pipeline)
     assert [name for name, _ in pipe.steps] == names
     assert isinstance(pipe.named_steps["scale"], RobustScaler)
@@ -140,7 +141,8 @@ WEIGHTS_8 = np.array([0.05, 0.1, 0.2, 0.3, 0.15, 0.1, 0.06, 0.04])
 @pytest.mark.parametrize("variant", ["none", "A", "B"])
 def test_sample_decodes_through_every_step(physical_data, variant):
     X = physical_data
-    pipe = make_aidm_pipeline(WEIGHTS_8, variant=variant, whitening=0.99)
+    weights = None if variant == "none" else WEIGHTS_8
+    pipe = make_aidm_pipeline(weights, variant=variant, whitening=0.99)
     pipe.set_params(plom__random_state=0).fit(X)
     expected = pipe[-1].sample(300, random_state=5)
     for _, step in reversed(pipe.steps[:-1]):
@@ -170,6 +172,11 @@ def test_sample_variant_A_is_scaler_of_attention_of_plom(physical_data):
     np.testing.assert_allclose(
         expected, med + (q3 - q1) * H / w**0.4, rtol=1e-10, atol=1e-10
     )
+
+
+def test_weights_with_plain_plom_warn():
+    with pytest.warns(UserWarning, match="ignores the band weights"):
+        make_aidm_pipeline(WEIGHTS_8, variant="none")
 
 
 def test_sample_needs_a_sampler_last(physical_data):
