@@ -9,6 +9,8 @@ __version__ = "0.1.0.dev0"
 
 from . import attention, datasets, metrics
 from .attention import AttentionPreconditioner
+from .bounds import BoundedTransform
+from .conditional import ClassConditionalSampler
 from .diffusion import AnisotropicDiffusionMap
 from .pipeline import make_aidm_pipeline, sample
 from .plom import PLoMSampler
@@ -17,6 +19,8 @@ from .whitening import WhiteningPCA
 __all__ = [
     "AnisotropicDiffusionMap",
     "AttentionPreconditioner",
+    "BoundedTransform",
+    "ClassConditionalSampler",
     "PLoMSampler",
     "WhiteningPCA",
     "__version__",

@@ -142,7 +142,7 @@ def auto_n_steps(f0, dr):
     return max(1, math.ceil(4.0 * math.log(100.0) / (f0 * dr)))
 
 
-def integrate(potential, eta, Q, *, f0, dr, n_steps, rng):
+def integrate(potential, eta, Q, *, f0, dr, n_steps, rng, constraint=None):
     r"""One realisation of the reduced ISDE, Stormer-Verlet (PLOM_SPEC steps 8-10 B).
 
     In the row convention, with :math:`Q` an orthonormal basis of span(g) (so the
@@ -174,6 +174,10 @@ def integrate(potential, eta, Q, *, f0, dr, n_steps, rng):
         Time step.
     n_steps : int
     rng : numpy.random.Generator
+    constraint : MomentConstraints, default=None
+        With multipliers :math:`\lambda`, the force becomes
+        :math:`L - \nabla(\lambda^T h)` (Kullback-Leibler minimum under moment
+        constraints).
 
     Returns
     -------
@@ -192,9 +196,85 @@ def integrate(potential, eta, Q, *, f0, dr, n_steps, rng):
         Z += 0.5 * dr * Y
         np.matmul(Q, Z, out=U)
         potential.force(U, out=L)
+        if constraint is not None:
+            constraint.add_force(U, L)
         L *= dr
         L += noise_scale * rng.standard_normal((n, r))
         Y *= keep
         Y += kick * (Q.T @ L)
         Z += 0.5 * dr * Y
     return Q @ Z
+
+
+CONSTRAINT_KINDS = ("variance", "moments", "covariance")
+
+# The "covariance" constraints grow as r (r + 1) / 2; beyond this r the Newton system
+# (465 unknowns at r = 30) becomes costly and poorly estimated from the realisations.
+COVARIANCE_MAX_DIM = 30
+
+
+class MomentConstraints:
+    r"""Soize's normalisation constraints :math:`E\{h(H)\} = b` and their force.
+
+    The Kullback-Leibler minimum under the constraints has the density
+    :math:`p \propto p_H \exp(-\lambda^T h)`, hence the ISDE force
+    :math:`L(u) - \nabla_u(\lambda^T h(u))` (PLOM_SPEC section 2, "Variants";
+    Soize & Ghanem 2020, :doi:`10.1002/nme.6202`). Per row :math:`u` of
+    :math:`r` whitened coordinates:
+
+    - ``"variance"`` (type 1): :math:`h = (u_j^2)_j`, :math:`b = 1`;
+    - ``"moments"`` (type 2): :math:`h = (u_j, u_j^2)_j`, :math:`b = (0, 1)`;
+    - ``"covariance"`` (type 3): :math:`h = (u_j u_k)_{j \le k}`,
+      :math:`b = I` (upper triangle).
+
+    Parameters
+    ----------
+    kind : {"variance", "moments", "covariance"}
+    n_dims : int
+        r.
+    multipliers : ndarray of shape (n_constraints,), default=None
+        :math:`\lambda`; ``None`` means zeros.
+    """
+
+    def __init__(self, kind, n_dims, multipliers=None):
+        self.kind, self.n_dims = kind, n_dims
+        r = n_dims
+        if kind == "variance":
+            self.targets = np.ones(r)
+        elif kind == "moments":
+            self.targets = np.r_[np.zeros(r), np.ones(r)]
+        elif kind == "covariance":
+            self._upper = np.triu_indices(r)
+            self.targets = np.eye(r)[self._upper]
+        else:
+            raise ValueError(f"kind={kind!r} must be one of {CONSTRAINT_KINDS}.")
+        self.multipliers = (
+            np.zeros(len(self.targets)) if multipliers is None else multipliers
+        )
+
+    def statistics(self, U):
+        """:math:`h(u)` for every row of ``U``: shape (n_rows, n_constraints)."""
+        if self.kind == "variance":
+            return U**2
+        if self.kind == "moments":
+            return np.hstack([U, U**2])
+        i, j = self._upper
+        return U[:, i] * U[:, j]
+
+    def add_force(self, U, L):
+        r"""``L -= grad(lambda^T h)(U)`` in place."""
+        lam = self.multipliers
+        r = self.n_dims
+        if self.kind == "variance":
+            L -= 2.0 * lam * U
+        elif self.kind == "moments":
+            L -= lam[:r]
+            L -= 2.0 * lam[r:] * U
+        else:
+            # lambda^T h(u) = u^T A u with A symmetric: A_jj = lambda_jj and
+            # A_jk = A_kj = lambda_jk / 2, so the gradient is 2 A u.
+            A = np.zeros((r, r))
+            A[self._upper] = lam
+            A = 0.5 * (A + A.T)
+            L -= 2.0 * (U @ A)
+        return L

@@ -13,6 +13,7 @@ from .attention import (
     AttentionPreconditioner,
     check_attention_whitening,
 )
+from .bounds import BoundedTransform, _check_bounds
 from .diffusion import AnisotropicDiffusionMap
 from .plom import PLoMSampler
 from .whitening import WhiteningPCA
@@ -37,11 +38,38 @@ def _can_truncate(n_components):
     return True  # an int: whether it truncates depends on the rank, checked at use
 
 
+def _check_pipeline_bounds(bounds):
+    """Validate ``bounds=(low, high)`` of make_aidm_pipeline; returns the pair."""
+    if isinstance(bounds, (str, bytes)) or not hasattr(bounds, "__len__"):
+        raise ValueError(
+            f"bounds={bounds!r} must be None or a pair (low, high), e.g. (0.0, None) "
+            "for a lower bound or (0.0, 1.5) for both."
+        )
+    if len(bounds) != 2:
+        raise ValueError(
+            f"bounds={bounds!r} has {len(bounds)} elements; it must be a pair "
+            "(low, high), e.g. (0.0, None) or (0.0, 1.5)."
+        )
+    low, high = bounds
+    try:
+        checked = _check_bounds(low, high)
+    except ValueError as error:
+        raise ValueError(f"bounds={bounds!r}: {error}") from error
+    if checked == (None, None):
+        raise ValueError(
+            f"bounds={bounds!r} bounds nothing; pass bounds=None for no bounds step, "
+            "or a finite low and/or high such as (0.0, None)."
+        )
+    return low, high
+
+
 def make_aidm_pipeline(
     weights=None,
     alpha=1.0,
     variant=DEFAULT_VARIANT,
     *,
+    bounds=None,
+    constraints=None,
     whitening=DEFAULT_WHITENING,
     epsilon="auto",
     n_components="auto",
@@ -62,12 +90,17 @@ def make_aidm_pipeline(
     - ``variant="B"`` (attention in the kernel): ``scale`` -> ``plom`` whose
       ``kernel_attention`` is an :class:`AttentionPreconditioner`.
 
+    With ``bounds=(low, high)``, every variant starts with a ``bounds`` step
+    (:class:`BoundedTransform`) before ``scale``: the model works on the real
+    line and :func:`sample` decodes into the open interval.
+
     Every estimator is passed explicitly, so nested grid keys exist, e.g.
     ``plom__kernel_attention__alpha``, ``attention__alpha``,
     ``plom__whitening__n_components``, ``plom__diffusion_map__epsilon``,
     ``plom__diffusion_map__n_components``,
-    ``plom__diffusion_map__reconstruction_tol``, ``plom__f0`` and
-    ``scale__quantile_range``.
+    ``plom__diffusion_map__reconstruction_tol``, ``plom__f0``,
+    ``plom__constraints``, ``scale__quantile_range`` and, with ``bounds``,
+    ``bounds__low`` and ``bounds__high``.
 
     Parameters
     ----------
@@ -81,6 +114,15 @@ def make_aidm_pipeline(
         Where the attention goes; see above. Option A is only meaningful with a
         truncating whitening: with all components kept, whitening cancels the
         preconditioning exactly and A *is* plain PLoM (a warning says so).
+    bounds : tuple (low, high) or None, default=None
+        Open interval of the data, e.g. ``(0.0, None)`` (reflectance is positive:
+        a log) or ``(0.0, 1.5)`` (a logit); ``low`` may be None if ``high`` is
+        given. Generated spectra then lie inside it by construction. Training
+        values outside it are an error; columns constant at fit (fill values of
+        bad bands) pass through bit-exactly. ``None``: no bounds step.
+    constraints : {"variance", "moments", "covariance"} or None, default=None
+        Moment constraints of the :class:`PLoMSampler`, which restore the variance
+        that projection on the diffusion basis shrinks.
     whitening : int, float or None, default=0.99999
         ``n_components`` of the :class:`WhiteningPCA`: a float is the fraction of
         variance kept (PLoM's truncation tolerance is one minus it).
@@ -118,10 +160,15 @@ def make_aidm_pipeline(
     ['scale', 'plom']
     >>> pipe.get_params()["plom__kernel_attention__alpha"]
     0.7
+    >>> [name for name, _ in make_aidm_pipeline(bounds=(0.0, 1.5)).steps]
+    ['bounds', 'scale', 'plom']
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant={variant!r} must be one of {VARIANTS}.")
+    if bounds is not None:
+        bounds = _check_pipeline_bounds(bounds)
     plom = PLoMSampler(
+        constraints=constraints,
         whitening=WhiteningPCA(n_components=whitening),
         diffusion_map=AnisotropicDiffusionMap(
             epsilon=epsilon,
@@ -133,7 +180,10 @@ def make_aidm_pipeline(
         random_state=random_state,
         verbose=verbose,
     )
-    steps = [("scale", RobustScaler())]
+    steps = []
+    if bounds is not None:
+        steps.append(("bounds", BoundedTransform(low=bounds[0], high=bounds[1])))
+    steps.append(("scale", RobustScaler()))
     if variant == "none" and weights is not None:
         warnings.warn(
             "variant='none' is plain PLoM and ignores the band weights; use "

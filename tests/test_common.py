@@ -8,6 +8,7 @@ import skaidm
 from skaidm import (
     AnisotropicDiffusionMap,
     AttentionPreconditioner,
+    BoundedTransform,
     PLoMSampler,
     WhiteningPCA,
 )
@@ -15,6 +16,11 @@ from skaidm import (
 ESTIMATORS = [
     AttentionPreconditioner(),
     AttentionPreconditioner(weights=np.ones(1)),
+    BoundedTransform(),  # no bounds: the identity (see its docstring)
+    # The log and logit paths, with bounds that hold every value scikit-learn's checks
+    # feed (fit data spans about -3.4 to 103; a bound of 0 would fail them).
+    BoundedTransform(low=-50.0),
+    BoundedTransform(low=-50.0, high=500.0),
     WhiteningPCA(),
     AnisotropicDiffusionMap(),
     PLoMSampler(),

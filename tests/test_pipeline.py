@@ -83,8 +83,10 @@ def test_grid_keys_are_documented():
 
 @pytest.mark.parametrize("key", documented_grid_keys())
 def test_documented_grid_keys_exist(key):
+    # The bounds step exists only when bounds are given.
+    kwargs = {"bounds": (0.0, 1.5)} if key.startswith("bounds__") else {}
     params = {
-        v: make_aidm_pipeline(variant=v, whitening=0.9).get_params()
+        v: make_aidm_pipeline(variant=v, whitening=0.9, **kwargs).get_params()
         for v in ("none", "A", "B")
     }
     if key.startswith("attention__"):
@@ -96,7 +98,7 @@ def test_documented_grid_keys_exist(key):
     for variant in variants:
         assert key in params[variant], (key, variant)
         # And a grid search could set it.
-        pipe = make_aidm_pipeline(variant=variant, whitening=0.9)
+        pipe = make_aidm_pipeline(variant=variant, whitening=0.9, **kwargs)
         pipe.set_params(**{key: params[variant][key]})
 
 
