@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import is_int
 from .pipeline import make_aidm_pipeline
 from .pipeline import sample as sample_generator
 from .plom import _seed_sequence
@@ -26,10 +27,6 @@ MIN_CLASS_SIZE = 3
 # Skipped classes named in the warning; the rest are counted (a spectral library can
 # have a hundred single-spectrum minerals).
 MAX_NAMED = 20
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _largest_remainder(n_samples, weights):
@@ -112,7 +109,7 @@ def _over_sampling_targets(sampling_strategy, labels, counts):
             if c not in sampling_strategy:
                 continue
             target = sampling_strategy[c]
-            if not _is_int(target) or target < 0:
+            if not is_int(target) or target < 0:
                 raise ValueError(
                     f"sampling_strategy[{c!r}]={target!r} must be a non-negative "
                     "int (the total number of rows of the class after resampling)."
@@ -326,7 +323,7 @@ class ClassConditionalSampler(BaseEstimator):
         return tags
 
     def _check_params(self):
-        if not _is_int(self.min_class_size) or self.min_class_size < MIN_CLASS_SIZE:
+        if not is_int(self.min_class_size) or self.min_class_size < MIN_CLASS_SIZE:
             raise ValueError(
                 f"min_class_size={self.min_class_size!r} must be an int >= "
                 f"{MIN_CLASS_SIZE}: PLoM needs at least {MIN_CLASS_SIZE} rows."
@@ -464,12 +461,12 @@ class ClassConditionalSampler(BaseEstimator):
             self._check_labels(n_samples, "n_samples")
             counts = np.zeros(len(labels), dtype=np.int64)
             for c, n in n_samples.items():
-                if not _is_int(n) or n < 0:
+                if not is_int(n) or n < 0:
                     raise ValueError(
                         f"n_samples[{c!r}]={n!r} must be a non-negative int."
                     )
                 counts[index[c]] = n
-        elif _is_int(n_samples) and n_samples >= 1:
+        elif is_int(n_samples) and n_samples >= 1:
             fitted = np.asarray([c in self.generators_ for c in labels])
             counts = np.zeros(len(labels), dtype=np.int64)
             counts[fitted] = _largest_remainder(

@@ -26,6 +26,7 @@ from ._kernels import (
     symmetric_diffusion_operator,
     top_eigenpairs,
 )
+from ._validation import is_int
 
 __all__ = ["AnisotropicDiffusionMap", "DiffusionMapWarning"]
 
@@ -283,9 +284,7 @@ class AnisotropicDiffusionMap(
                     f"n_components={m!r} is not a known rule; use an int >= 1 or one "
                     f"of {N_COMPONENTS_RULES}."
                 )
-        elif not (
-            isinstance(m, numbers.Integral) and not isinstance(m, bool) and m >= 1
-        ):
+        elif not (is_int(m) and m >= 1):
             raise ValueError(
                 f"n_components={m!r} must be an int >= 1 or one of "
                 f"{N_COMPONENTS_RULES}."
@@ -301,9 +300,7 @@ class AnisotropicDiffusionMap(
                 )
         if not (isinstance(self.kappa, numbers.Real) and self.kappa >= 0):
             raise ValueError(f"kappa={self.kappa!r} must be a real number >= 0.")
-        if not (
-            isinstance(self.n_neighbors, numbers.Integral) and self.n_neighbors >= 1
-        ):
+        if not (is_int(self.n_neighbors) and self.n_neighbors >= 1):
             raise ValueError(f"n_neighbors={self.n_neighbors!r} must be an int >= 1.")
         if self.eigen_solver not in EIGEN_SOLVERS:
             raise ValueError(

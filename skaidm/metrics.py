@@ -9,6 +9,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_array
 
 from ._kernels import squared_distances
+from ._validation import is_int
 from .pipeline import sample
 
 __all__ = [
@@ -252,7 +253,7 @@ def generation_scorer(metric="energy", *, n_samples=1000, random_state=0):
         raise ValueError(
             f"metric={metric!r} must be a callable or one of {sorted(_METRICS)}."
         )
-    if not (isinstance(n_samples, numbers.Integral) and n_samples >= 2):
+    if not (is_int(n_samples) and n_samples >= 2):
         raise ValueError(f"n_samples={n_samples!r} must be an int >= 2.")
 
     def scorer(estimator, X, y=None):

@@ -1,7 +1,6 @@
 """PLoMSampler: Probabilistic Learning on Manifolds as a scikit-learn estimator."""
 
 import logging
-import math
 import numbers
 import warnings
 
@@ -26,6 +25,7 @@ from ._isde import (
     integrate,
     isde_step_size,
 )
+from ._validation import is_int, is_real
 from .attention import AttentionPreconditioner, kernel_metric_factor
 from .diffusion import AnisotropicDiffusionMap
 from .whitening import WhiteningPCA
@@ -46,9 +46,7 @@ def _seed_sequence(random_state):
     """A SeedSequence from an int, a SeedSequence, a Generator or a RandomState."""
     if isinstance(random_state, np.random.SeedSequence):
         return random_state
-    if isinstance(random_state, numbers.Integral) and not isinstance(
-        random_state, bool
-    ):
+    if is_int(random_state):
         if random_state < 0:
             raise ValueError(f"random_state={random_state} must be non-negative.")
         return np.random.SeedSequence(int(random_state))
@@ -278,12 +276,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 )
         for name in ("f0", "fac"):
             value = getattr(self, name)
-            if not (
-                isinstance(value, numbers.Real)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and value > 0
-            ):
+            if not (is_real(value) and value > 0):
                 raise ValueError(f"{name}={value!r} must be a positive finite number.")
         if self.constraints is not None and self.constraints not in CONSTRAINT_KINDS:
             raise ValueError(
@@ -292,11 +285,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             )
         for name in ("constraint_max_iter", "constraint_realisations"):
             value = getattr(self, name)
-            if not (
-                isinstance(value, numbers.Integral)
-                and not isinstance(value, bool)
-                and value >= 1
-            ):
+            if not (is_int(value) and value >= 1):
                 raise ValueError(f"{name}={value!r} must be an int >= 1.")
         if not (
             isinstance(self.constraint_tol, numbers.Real) and self.constraint_tol > 0
@@ -304,11 +293,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             raise ValueError(
                 f"constraint_tol={self.constraint_tol!r} must be a positive number."
             )
-        if self.n_steps != "auto" and not (
-            isinstance(self.n_steps, numbers.Integral)
-            and not isinstance(self.n_steps, bool)
-            and self.n_steps >= 1
-        ):
+        if self.n_steps != "auto" and not (is_int(self.n_steps) and self.n_steps >= 1):
             raise ValueError(f"n_steps={self.n_steps!r} must be an int >= 1 or 'auto'.")
         if (
             self.kernel_attention is not None
@@ -482,11 +467,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         H : ndarray of shape (n_realisations, n_samples_fit, r)
         """
         check_is_fitted(self)
-        if not (
-            isinstance(n_realisations, numbers.Integral)
-            and not isinstance(n_realisations, bool)
-            and n_realisations >= 1
-        ):
+        if not (is_int(n_realisations) and n_realisations >= 1):
             raise ValueError(
                 f"n_realisations={n_realisations!r} must be a positive int."
             )
@@ -544,11 +525,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             Generated rows.
         """
         check_is_fitted(self)
-        if not (
-            isinstance(n_samples, numbers.Integral)
-            and not isinstance(n_samples, bool)
-            and n_samples >= 1
-        ):
+        if not (is_int(n_samples) and n_samples >= 1):
             raise ValueError(
                 f"n_samples={n_samples!r} must be a positive int (the number of rows "
                 "to generate)."

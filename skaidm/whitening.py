@@ -11,15 +11,15 @@ from sklearn.base import (
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._validation import is_int
+
 __all__ = ["WhiteningPCA"]
 
 
 def _check_n_components(n_components):
     if n_components is None:
         return
-    if isinstance(n_components, numbers.Integral) and not isinstance(
-        n_components, bool
-    ):
+    if is_int(n_components):
         if n_components < 1:
             raise ValueError(
                 f"n_components={n_components!r} must be at least 1 (an int), a float "
