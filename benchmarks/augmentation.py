@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/augmentation.py        # about 8 minutes on 2 cores
+    python benchmarks/augmentation.py        # about 11 minutes on 2 cores
 
 Data: the built-in USGS library restricted to the mineral labels with at least two
 physical samples (``groups``). Protocol: ``StratifiedGroupKFold`` by physical
