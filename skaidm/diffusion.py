@@ -26,7 +26,7 @@ from ._kernels import (
     symmetric_diffusion_operator,
     top_eigenpairs,
 )
-from ._validation import is_int
+from ._validation import is_int, is_real
 
 __all__ = ["AnisotropicDiffusionMap", "DiffusionMapWarning"]
 
@@ -270,9 +270,7 @@ class AnisotropicDiffusionMap(
                     f"epsilon={eps!r} is not a known rule; use a positive float or "
                     f"one of {EPSILON_RULES}."
                 )
-        elif not (
-            isinstance(eps, numbers.Real) and not isinstance(eps, bool) and eps > 0
-        ) or not np.isfinite(eps):
+        elif not (is_real(eps) and eps > 0):
             raise ValueError(
                 f"epsilon={eps!r} must be a positive finite float or one of "
                 f"{EPSILON_RULES}."
