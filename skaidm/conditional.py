@@ -11,10 +11,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._random import call_seed, fitted_generator
 from ._validation import is_int
 from .pipeline import make_aidm_pipeline
 from .pipeline import sample as sample_generator
-from .plom import _seed_sequence
 
 __all__ = ["ClassConditionalSampler"]
 
@@ -418,9 +418,7 @@ class ClassConditionalSampler(BaseEstimator):
                     f"Fitting the generator of class {label!r} ({len(X_c)} rows) "
                     f"failed: {exc}"
                 ) from exc
-        self._sample_rng = np.random.default_rng(
-            None if self.random_state is None else _seed_sequence(self.random_state)
-        )
+        self._sample_rng = fitted_generator(self.random_state)
         return X, y
 
     def fit(self, X, y):
@@ -527,11 +525,7 @@ class ClassConditionalSampler(BaseEstimator):
         if n_samples is None and y is None:
             raise ValueError("sample needs n_samples (an int or a dict) or y.")
         codes = self._requested_codes(n_samples, y)
-        seed = (
-            np.random.SeedSequence(self._sample_rng.integers(2**63))
-            if random_state is None
-            else _seed_sequence(random_state)
-        )
+        seed = call_seed(self._sample_rng, random_state)
         # One child per class in classes_, used or not: a class's rows do not
         # depend on which other classes this call draws.
         children = seed.spawn(len(self.classes_))

@@ -25,6 +25,7 @@ from ._isde import (
     integrate,
     isde_step_size,
 )
+from ._random import call_seed, fitted_generator
 from ._validation import is_int, is_real
 from .attention import AttentionPreconditioner, kernel_metric_factor
 from .diffusion import AnisotropicDiffusionMap
@@ -40,24 +41,6 @@ __all__ = ["PLoMSampler"]
 ALPHA_START, ALPHA_GROWTH, ALPHA_MAX = 0.3, 1.5, 4.0
 
 logger = logging.getLogger(__name__)
-
-
-def _seed_sequence(random_state):
-    """A SeedSequence from an int, a SeedSequence, a Generator or a RandomState."""
-    if isinstance(random_state, np.random.SeedSequence):
-        return random_state
-    if is_int(random_state):
-        if random_state < 0:
-            raise ValueError(f"random_state={random_state} must be non-negative.")
-        return np.random.SeedSequence(int(random_state))
-    if isinstance(random_state, np.random.Generator):
-        return np.random.SeedSequence(random_state.integers(2**63))
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.SeedSequence(int(random_state.randint(2**31 - 1)))
-    raise ValueError(
-        f"random_state={random_state!r} must be None, a non-negative int, a "
-        "numpy.random.Generator, RandomState or SeedSequence."
-    )
 
 
 def _progress(iterable, total, verbose, desc):
@@ -322,9 +305,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         """
         self._check_params()
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=3)
-        self._sample_rng = np.random.default_rng(
-            None if self.random_state is None else _seed_sequence(self.random_state)
-        )
+        self._sample_rng = fitted_generator(self.random_state)
         whitening = self.whitening if self.whitening is not None else WhiteningPCA()
         self.whitening_ = clone(whitening).fit(X)
         eta = self.whitening_.transform(X)
@@ -399,9 +380,8 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             return
         r = self.eta_.shape[1]
         constraint = MomentConstraints(self.constraints, r)
-        seeds = np.random.SeedSequence(self._sample_rng.integers(2**63)).spawn(
-            self.constraint_realisations
-        )
+        # Common random numbers: the same seeds at every Newton iteration.
+        seeds = self._seeds(None).spawn(self.constraint_realisations)
         b = constraint.targets
         norm_b = np.linalg.norm(b)
         lam = np.zeros_like(b)
@@ -475,11 +455,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         return self._realisations(seeds, self._constraint())
 
     def _seeds(self, random_state):
-        if random_state is None:
-            # Advance the generator seeded at fit: successive calls differ, the
-            # sequence is reproducible and is saved with the estimator.
-            return np.random.SeedSequence(self._sample_rng.integers(2**63))
-        return _seed_sequence(random_state)
+        return call_seed(self._sample_rng, random_state)
 
     def _realisations(self, seeds, constraint=None):
         potential = KDEPotential(self.eta_)
