@@ -248,3 +248,80 @@ def test_reference_sets_share_one_stream():
     np.testing.assert_allclose(C, 0.9 ** np.abs(idx[:, None] - idx[None, :]), atol=0.03)
     with pytest.raises(ValueError, match="rho"):
         make_correlated_gaussian(rho=1.0)
+
+
+@pytest.mark.parametrize(("group", "n_rows"), [(1, 92), (2, 173)])
+def test_emit_references(group, n_rows):
+    from skaidm.datasets import load_emit_references
+
+    ref = load_emit_references(group)
+    assert ref.data.shape == (n_rows, 285)
+    assert np.isfinite(ref.data).all()
+    assert ref.data.min() > 0.0
+    assert ref.data.max() < 1.2
+    assert len(np.unique(ref.target)) == n_rows  # one spectrum per class
+    assert ref.target.shape == ref.mineral_label.shape == ref.source.shape
+    assert np.all(np.diff(ref.wavelengths) > 0)
+    assert "Group-1" in ref.DESCR
+    assert "public domain" in ref.DESCR
+    X, y = load_emit_references(group, return_X_y=True)
+    np.testing.assert_array_equal(X, ref.data)
+    np.testing.assert_array_equal(y, ref.target)
+    with pytest.raises(ValueError, match="group=3 must be 1 or 2"):
+        load_emit_references(3)
+
+
+def test_emit_references_link_to_the_mineral_library():
+    from skaidm.datasets import load_emit_references
+
+    usgs = load_usgs_minerals()
+    ref = load_emit_references(1)
+    # 56 Group-1 spectra are also rows of the minerals file (data README): the same
+    # source spectrum gives the same 285 values.
+    shared = np.intersect1d(
+        [s.split(":", 1)[-1] for s in ref.source_id], usgs.source_id
+    )
+    assert len(shared) == 56
+    for sid in shared[:10]:
+        i = np.flatnonzero([s.split(":", 1)[-1] == sid for s in ref.source_id])[0]
+        j = np.flatnonzero(usgs.source_id == sid)[0]
+        np.testing.assert_allclose(ref.data[i], usgs.data[j], rtol=0, atol=1e-6)
+
+
+def test_emit_bands_and_good_band_mask():
+    from skaidm.datasets import load_emit_bands
+
+    bands = load_emit_bands()
+    assert bands.wavelengths.shape == bands.fwhm.shape == bands.good_bands.shape
+    assert bands.good_bands.dtype == bool
+    assert int((~bands.good_bands).sum()) == 41
+    bad = bands.wavelengths[~bands.good_bands]
+    # The two deep water-vapour windows (data README: 1327-1432 and 1774-1960 nm).
+    in_windows = ((bad > 1320) & (bad < 1440)) | ((bad > 1770) & (bad < 1965))
+    assert in_windows.all()
+    np.testing.assert_array_equal(
+        bands.feature_names, load_usgs_minerals().feature_names
+    )
+    assert np.all((bands.fwhm > 8.0) & (bands.fwhm < 9.0))
+
+
+def test_generated_spectra_keep_the_bad_band_fill_bit_exactly():
+    import skaidm
+    from skaidm.datasets import load_emit_bands
+
+    good = load_emit_bands().good_bands
+    data = load_usgs_minerals()
+    rows = np.random.default_rng(0).choice(len(data.data), 250, replace=False)
+    X = data.data[rows].copy()
+    X[:, ~good] = -0.01  # EMIT L2A fill value
+    weights = np.linspace(1.0, 2.0, 285)  # one weight per input band, fill included
+    pipe = skaidm.make_aidm_pipeline(
+        weights, alpha=0.7, whitening=0.9999, random_state=0
+    ).fit(X)
+    X_new = skaidm.sample(pipe, 300, random_state=1)
+    assert X_new.shape == (300, 285)
+    assert np.array_equal(X_new[:, ~good], np.full((300, (~good).sum()), -0.01))
+    # The model was built on the informative bands only.
+    plom = pipe[-1]
+    np.testing.assert_array_equal(plom.whitening_.constant_features_, ~good)
+    assert plom.kernel_attention_.n_features_in_ == 285

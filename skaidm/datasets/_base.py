@@ -346,3 +346,123 @@ def load_usgs_minerals(*, return_X_y=False):
         instrument=meta["instrument"].copy(),
         DESCR=_load_descr("usgs_minerals.rst"),
     )
+
+
+_EMIT_REFERENCE_FILES = {
+    1: "emit_l2b_group1_emit285",
+    2: "emit_l2b_group2_emit285",
+}
+
+
+def load_emit_references(group=1, *, return_X_y=False):
+    """Load the reference spectra of EMIT's L2B mineral product (one per class).
+
+    ===================   ======================================
+    Group                 1 (1 µm features)   2 (2 µm features)
+    Spectra (rows)        92                  173
+    Bands (features)      285, 381.0-2492.9 nm
+    Values                reflectance, 0-1 scale
+    ===================   ======================================
+
+    Read more in the ``DESCR`` attribute of the returned object.
+
+    Parameters
+    ----------
+    group : {1, 2}, default=1
+        Tetracorder group of the EMIT L2B product.
+    return_X_y : bool, default=False
+        If True, returns ``(data, target)`` instead of a Bunch object.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object, with the attributes ``data`` (reflectance, one
+        spectrum per row, float64), ``target`` (Tetracorder class name, e.g.
+        ``"fe3+_goethite.medgr.ws222"``), ``mineral_label`` (the USGS mineral
+        name, as in :func:`load_usgs_minerals`), ``source`` (which library the
+        spectrum comes from), ``source_id``, ``instrument``, ``feature_names``,
+        ``wavelengths``, ``fwhm`` and ``DESCR``.
+    (data, target) : tuple if ``return_X_y`` is True
+
+    See Also
+    --------
+    load_usgs_minerals : Several spectra per mineral, with physical-sample groups.
+    load_emit_bands : The EMIT band table and its good-band mask.
+
+    Examples
+    --------
+    >>> from skaidm.datasets import load_emit_references
+    >>> load_emit_references(1).data.shape
+    (92, 285)
+    >>> load_emit_references(2).data.shape
+    (173, 285)
+    """
+    if group not in _EMIT_REFERENCE_FILES:
+        raise ValueError(f"group={group!r} must be 1 or 2 (the Tetracorder group).")
+    stem = _EMIT_REFERENCE_FILES[group]
+    name = f"{stem}.csv.gz"
+    spectra = _read_spectra_csv(name)
+    meta = _read_table_csv(f"{stem}_meta.csv.gz")
+    wavelengths, fwhm = _read_emit_wavelengths()
+    _check_meta_order(name, spectra, meta)
+    _check_header_wavelengths(name, spectra.header, wavelengths)
+    data = np.array(spectra.values, dtype=np.float64, order="C", copy=True)
+    target = spectra.labels.copy()
+    if return_X_y:
+        return data, target
+    return Bunch(
+        data=data,
+        target=target,
+        mineral_label=meta["mineral_label"].copy(),
+        source=meta["source"].copy(),
+        source_id=spectra.ids.copy(),
+        instrument=meta["instrument"].copy(),
+        feature_names=spectra.header.copy(),
+        wavelengths=wavelengths.copy(),
+        fwhm=fwhm.copy(),
+        DESCR=_load_descr("emit_references.rst"),
+    )
+
+
+def load_emit_bands():
+    """Load the EMIT band table: centres, widths and the L2A good-band mask.
+
+    Real EMIT surface reflectance is unusable in the deep water-vapour bands
+    (about 1327-1432 nm and 1774-1960 nm); the L2A product flags them and fills
+    them with -0.01. ``good_bands`` is that mask (True = usable).
+
+    Returns
+    -------
+    bands : :class:`~sklearn.utils.Bunch`
+        ``wavelengths`` (285 band centres, nm), ``fwhm`` (nm), ``good_bands``
+        (bool, 244 True), ``feature_names`` (band centres as 2-decimal strings,
+        as in the spectra loaders) and ``DESCR``.
+
+    Examples
+    --------
+    >>> from skaidm.datasets import load_emit_bands
+    >>> bands = load_emit_bands()
+    >>> int(bands.good_bands.sum()), len(bands.wavelengths)
+    (244, 285)
+    """
+    wavelengths, fwhm = _read_emit_wavelengths()
+    table = _read_table_csv("emit_l2a_good_bands.csv.gz")
+    mask_wavelengths = table["wavelength_nm"].astype(np.float64)
+    if not np.allclose(mask_wavelengths, wavelengths, atol=_HEADER_WAVELENGTH_TOL):
+        raise ValueError(
+            "emit_l2a_good_bands.csv.gz: its wavelengths do not match the EMIT band "
+            "table; the packaged data files are inconsistent."
+        )
+    good = table["good_band"] == "1"
+    return Bunch(
+        wavelengths=wavelengths.copy(),
+        fwhm=fwhm.copy(),
+        good_bands=good,
+        feature_names=np.array([f"{w:.2f}" for w in wavelengths]),
+        DESCR=(
+            "EMIT's 285 distributed bands (centres and FWHM from the emit-sds "
+            "EMIT_Wavelengths_20220817 table, detector rows 20-304, nm) and the L2A "
+            "bad-band list of a 2025 L2A header (good_band = 0 in the deep water "
+            "bands). Apache-2.0, emit-sds repositories (Caltech/JPL)."
+        ),
+    )
