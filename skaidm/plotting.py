@@ -1,0 +1,512 @@
+"""Diagnostic plots for spectra, band weights, diffusion maps and parameter sweeps.
+
+Every function draws on a Matplotlib :class:`~matplotlib.axes.Axes` (a new
+figure when ``ax`` is None) and returns it; none calls ``plt.show()``, so the
+figures can be saved, composed into subplots or shown by the caller.
+
+Matplotlib is an optional dependency, imported only when a function is called::
+
+    pip install 'skaidm[plotting]'
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from .diffusion import AnisotropicDiffusionMap
+from .plom import PLoMSampler
+
+__all__ = [
+    "plot_band_weights",
+    "plot_diffusion_coordinates",
+    "plot_eigenvalues",
+    "plot_spectra",
+    "plot_sweep",
+]
+
+_MATPLOTLIB_MESSAGE = "skaidm.plotting needs matplotlib: pip install 'skaidm[plotting]'"
+_BAD_BAND_GID = "skaidm-bad-bands"
+_REAL_COLOR = "tab:blue"
+_SYNTHETIC_COLOR = "tab:orange"
+_MAX_LEGEND_CLASSES = 10
+
+
+def _pyplot():
+    """Import matplotlib.pyplot lazily, with an install hint when missing."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(_MATPLOTLIB_MESSAGE) from exc
+    return plt
+
+
+def _get_ax(ax, figsize):
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _check_wavelengths(wavelengths):
+    wavelengths = np.asarray(wavelengths, dtype=np.float64)
+    if wavelengths.ndim != 1 or wavelengths.size == 0:
+        raise ValueError(
+            "wavelengths must be a non-empty 1-D array of band centres in nm, "
+            f"got shape {wavelengths.shape}."
+        )
+    if not np.all(np.isfinite(wavelengths)):
+        raise ValueError("wavelengths must be finite.")
+    return wavelengths
+
+
+def _check_good_bands(good_bands, n_bands):
+    if good_bands is None:
+        return None
+    good_bands = np.asarray(good_bands)
+    if good_bands.dtype != bool:
+        raise ValueError(
+            f"good_bands must be a boolean mask (True = usable band), got dtype "
+            f"{good_bands.dtype}."
+        )
+    if good_bands.shape != (n_bands,):
+        raise ValueError(
+            f"good_bands has shape {good_bands.shape}, but there are {n_bands} "
+            "wavelengths; they must match."
+        )
+    return good_bands
+
+
+def _bad_band_windows(wavelengths, good_bands):
+    """(start_nm, stop_nm) of every contiguous run of ``~good_bands``.
+
+    A window reaches halfway to the neighbouring good bands (half a band
+    spacing beyond the first or last band at the ends of the grid).
+    """
+    bad = ~good_bands
+    if not bad.any():
+        return []
+    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1) - 1  # inclusive
+    if wavelengths.size > 1:
+        mids = (wavelengths[:-1] + wavelengths[1:]) / 2.0
+        lower = np.concatenate(
+            ([wavelengths[0] - (mids[0] - wavelengths[0])], mids)
+        )  # lower edge of band i
+        upper = np.concatenate(
+            (mids, [wavelengths[-1] + (wavelengths[-1] - mids[-1])])
+        )  # upper edge of band i
+    else:
+        lower = upper = wavelengths
+    return [
+        (float(lower[i]), float(upper[j])) for i, j in zip(starts, stops, strict=True)
+    ]
+
+
+def _shade_bad_bands(ax, wavelengths, good_bands):
+    """Grey the bad-band windows; the first span carries the legend label."""
+    if good_bands is None:
+        return
+    lo, hi = float(wavelengths.min()), float(wavelengths.max())
+    for k, (start, stop) in enumerate(_bad_band_windows(wavelengths, good_bands)):
+        ax.axvspan(
+            start,
+            stop,
+            color="0.85",
+            alpha=0.7,
+            zorder=0,
+            lw=0,
+            label="bad bands" if k == 0 else "_nolegend_",
+            gid=_BAD_BAND_GID,
+        )
+    ax.set_xlim(lo, hi)  # the spans must not widen the axis
+
+
+def _check_spectra(X, name, n_bands):
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_spectra, n_bands), got shape "
+            f"{X.shape}."
+        )
+    if X.shape[1] != n_bands:
+        raise ValueError(
+            f"{name} has {X.shape[1]} bands (columns), but there are {n_bands} "
+            "wavelengths; they must match."
+        )
+    return X
+
+
+def _diffusion_map(estimator):
+    """The fitted AnisotropicDiffusionMap of a map, a PLoMSampler or a Pipeline."""
+    if isinstance(estimator, Pipeline):
+        estimator = estimator.steps[-1][1]
+    if isinstance(estimator, PLoMSampler):
+        check_is_fitted(estimator)
+        estimator = estimator.diffusion_map_
+    if isinstance(estimator, AnisotropicDiffusionMap):
+        check_is_fitted(estimator)
+    if not hasattr(estimator, "eigenvalues_"):
+        raise TypeError(
+            "expected a fitted AnisotropicDiffusionMap (or a fitted PLoMSampler "
+            f"or pipeline ending in one), got {type(estimator).__name__}."
+        )
+    return estimator
+
+
+def _format_number(value):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def plot_band_weights(
+    weights, wavelengths, good_bands=None, ax=None, label="band weights"
+):
+    """Plot band weights against wavelength, with bad-band windows shaded.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_bands,)
+        One weight per band, e.g. from :func:`~skaidm.attention.read_weights`
+        or ``AttentionPreconditioner.weights_``.
+    wavelengths : array-like of shape (n_bands,)
+        Band centres in nm.
+    good_bands : array-like of bool, shape (n_bands,), default=None
+        True for usable bands (e.g. ``load_emit_bands().good_bands``); each
+        contiguous run of bad bands is shaded grey. None shades nothing.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    label : str, default="band weights"
+        Legend label of the weight curve.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If ``weights``, ``wavelengths`` and ``good_bands`` do not have one entry
+        per band each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaidm.datasets import load_emit_bands
+    >>> from skaidm.plotting import plot_band_weights
+    >>> bands = load_emit_bands()
+    >>> w = np.ones(len(bands.wavelengths))
+    >>> ax = plot_band_weights(w, bands.wavelengths, bands.good_bands)  # doctest: +SKIP
+    """
+    wavelengths = _check_wavelengths(wavelengths)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 1:
+        raise ValueError(f"weights must be 1-D, got shape {weights.shape}.")
+    if weights.size != wavelengths.size:
+        raise ValueError(
+            f"weights has {weights.size} entries but wavelengths has "
+            f"{wavelengths.size}; give one weight per band."
+        )
+    good_bands = _check_good_bands(good_bands, wavelengths.size)
+    ax = _get_ax(ax, figsize=(8, 3.5))
+    ax.plot(wavelengths, weights, lw=1.5, label=label)
+    _shade_bad_bands(ax, wavelengths, good_bands)
+    ax.set_xlabel("wavelength (nm)")
+    ax.set_ylabel("weight (dimensionless)")
+    ax.set_title("Band weights")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return ax
+
+
+def plot_eigenvalues(diffusion_map, ax=None):
+    r"""Plot the diffusion-map spectrum and the chosen dimension :math:`m`.
+
+    The kept eigenvalues :math:`\lambda_1 \geq \dots \geq \lambda_m` are drawn
+    on a log scale against their 1-based index, the first discarded eigenvalue
+    :math:`\lambda_{m+1} = \text{gap\_ratio\_} \cdot \lambda_m` as a hollow
+    marker when it is known, and :math:`m` as a vertical line. The title gives
+    the bandwidth :math:`\varepsilon` and the gap ratio
+    :math:`\lambda_{m+1}/\lambda_m`.
+
+    Parameters
+    ----------
+    diffusion_map : AnisotropicDiffusionMap, PLoMSampler or Pipeline
+        Fitted. A :class:`~skaidm.plom.PLoMSampler` (or a pipeline ending in
+        one, e.g. from :func:`~skaidm.pipeline.make_aidm_pipeline`) stands for
+        its ``diffusion_map_``.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
+    """
+    dmap = _diffusion_map(diffusion_map)
+    lam = np.asarray(dmap.eigenvalues_, dtype=np.float64)
+    m = int(dmap.n_components_)
+    gap = float(dmap.gap_ratio_)
+    ax = _get_ax(ax, figsize=(6, 4))
+    index = np.arange(1, lam.size + 1)
+    ax.plot(index, lam, "o-", ms=3, lw=1, label=r"kept $\lambda_k$")
+    if np.isfinite(gap) and gap > 0 and m >= 1:
+        ax.plot(
+            [m + 1],
+            [gap * lam[m - 1]],
+            "o",
+            mfc="none",
+            mec="tab:red",
+            ms=6,
+            label=r"first discarded $\lambda_{m+1}$",
+        )
+    ax.axvline(m, color="k", ls="--", lw=1, label=f"m = {m}")
+    ax.set_yscale("log")
+    ax.set_xlabel("index k (1-based)")
+    ax.set_ylabel(r"eigenvalue $\lambda_k$")
+    gap_text = f"{gap:.3g}" if np.isfinite(gap) else "n/a"
+    ax.set_title(
+        rf"Diffusion-map spectrum: $\varepsilon$ = {dmap.epsilon_:.4g}, "
+        rf"$\lambda_{{m+1}}/\lambda_m$ = {gap_text}"
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best")
+    return ax
+
+
+def plot_spectra(
+    real,
+    synthetic,
+    wavelengths,
+    good_bands=None,
+    n_examples=3,
+    random_state=0,
+    ax=None,
+):
+    """Compare real and synthetic spectra band by band.
+
+    For each set, the per-band median is drawn as a line and the 5-95 %
+    percentile envelope as a semi-transparent band; ``n_examples`` randomly
+    chosen synthetic spectra are drawn as thin lines.
+
+    Parameters
+    ----------
+    real : array-like of shape (n_real, n_bands)
+        Real (training or test) spectra, reflectance.
+    synthetic : array-like of shape (n_synthetic, n_bands)
+        Generated spectra, e.g. from :func:`~skaidm.pipeline.sample`.
+    wavelengths : array-like of shape (n_bands,)
+        Band centres in nm.
+    good_bands : array-like of bool, shape (n_bands,), default=None
+        True for usable bands; each contiguous run of bad bands is shaded grey.
+    n_examples : int, default=3
+        Number of individual synthetic spectra to draw (at most
+        ``n_synthetic``); 0 draws none.
+    random_state : int, Generator or None, default=0
+        Seed of the choice of example spectra.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If the spectra do not have one column per wavelength.
+    """
+    wavelengths = _check_wavelengths(wavelengths)
+    real = _check_spectra(real, "real", wavelengths.size)
+    synthetic = _check_spectra(synthetic, "synthetic", wavelengths.size)
+    good_bands = _check_good_bands(good_bands, wavelengths.size)
+    if not isinstance(n_examples, numbers.Integral) or n_examples < 0:
+        raise ValueError(f"n_examples must be a non-negative int, got {n_examples!r}.")
+    ax = _get_ax(ax, figsize=(10, 4))
+    for X, name, color in (
+        (real, "real", _REAL_COLOR),
+        (synthetic, "synthetic", _SYNTHETIC_COLOR),
+    ):
+        low, median, high = np.nanpercentile(X, [5, 50, 95], axis=0)
+        ax.fill_between(
+            wavelengths,
+            low,
+            high,
+            color=color,
+            alpha=0.25,
+            lw=0,
+            label=f"{name} 5-95 % (n={X.shape[0]})",
+        )
+        ax.plot(wavelengths, median, color=color, lw=2, label=f"{name} median")
+    n_examples = min(int(n_examples), synthetic.shape[0])
+    if n_examples:
+        rng = np.random.default_rng(random_state)
+        rows = rng.choice(synthetic.shape[0], size=n_examples, replace=False)
+        for k, row in enumerate(rows):
+            ax.plot(
+                wavelengths,
+                synthetic[row],
+                color=_SYNTHETIC_COLOR,
+                lw=0.6,
+                alpha=0.9,
+                ls="-",
+                label="synthetic examples" if k == 0 else "_nolegend_",
+            )
+    _shade_bad_bands(ax, wavelengths, good_bands)
+    ax.set_xlim(float(wavelengths.min()), float(wavelengths.max()))
+    ax.set_xlabel("wavelength (nm)")
+    ax.set_ylabel("reflectance")
+    ax.set_title("Real and synthetic spectra")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return ax
+
+
+def plot_diffusion_coordinates(diffusion_map, labels=None, ax=None):
+    """Scatter the 2nd against the 3rd diffusion coordinate of the training rows.
+
+    The first coordinate of a diffusion map is constant (eigenvalue 1); the
+    2nd and 3rd (``embedding_[:, 1]`` and ``embedding_[:, 2]``) show the
+    leading structure of the data.
+
+    Parameters
+    ----------
+    diffusion_map : AnisotropicDiffusionMap, PLoMSampler or Pipeline
+        Fitted, with at least 3 components. A PLoMSampler (or a pipeline ending
+        in one) stands for its ``diffusion_map_``.
+    labels : array-like of shape (n_samples,), default=None
+        Class of each training row. Up to 10 classes get one colour each and a
+        legend; more classes are coloured through a colormap without a legend
+        (numeric labels then get a colorbar).
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If the map has fewer than 3 components or ``labels`` does not have one
+        entry per training row.
+    """
+    dmap = _diffusion_map(diffusion_map)
+    G = np.asarray(dmap.embedding_)
+    if G.shape[1] < 3:
+        raise ValueError(
+            f"the diffusion map has {G.shape[1]} component(s); plotting the 2nd "
+            "against the 3rd diffusion coordinate needs at least 3."
+        )
+    ax = _get_ax(ax, figsize=(5.5, 5))
+    x, y = G[:, 1], G[:, 2]
+    if labels is None:
+        ax.scatter(x, y, s=12, alpha=0.8)
+    else:
+        labels = np.asarray(labels)
+        if labels.shape != (G.shape[0],):
+            raise ValueError(
+                f"labels has shape {labels.shape}, but the diffusion map was fitted "
+                f"on {G.shape[0]} rows; give one label per row."
+            )
+        classes, codes = np.unique(labels, return_inverse=True)
+        if classes.size <= _MAX_LEGEND_CLASSES:
+            cmap = _pyplot().get_cmap("tab10")
+            for k, cls in enumerate(classes):
+                mask = codes == k
+                ax.scatter(
+                    x[mask], y[mask], s=12, alpha=0.8, color=cmap(k), label=str(cls)
+                )
+            ax.legend(loc="best", fontsize="small", title="label")
+        elif np.issubdtype(labels.dtype, np.number):
+            points = ax.scatter(x, y, c=labels, s=12, alpha=0.8, cmap="viridis")
+            ax.figure.colorbar(points, ax=ax, label="label")
+        else:
+            ax.scatter(x, y, c=codes, s=12, alpha=0.8, cmap="turbo")
+            ax.text(
+                0.02,
+                0.98,
+                f"{classes.size} classes",
+                transform=ax.transAxes,
+                va="top",
+                fontsize="small",
+            )
+    ax.ticklabel_format(style="sci", scilimits=(-2, 3), useMathText=True)
+    ax.set_xlabel("diffusion coordinate 2")
+    ax.set_ylabel("diffusion coordinate 3")
+    ax.set_title(f"Diffusion coordinates (m = {dmap.n_components_})")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_sweep(scores, alphas, epsilons, ax=None, metric="energy distance"):
+    r"""Heat-map of a score over an :math:`\alpha \times \varepsilon` grid.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_alphas, n_epsilons)
+        Score of each (alpha, epsilon) pair, e.g. an energy distance between
+        held-out and synthetic spectra; ``nan`` cells are left blank.
+    alphas : array-like of shape (n_alphas,)
+        Attention exponents, one per row.
+    epsilons : array-like of shape (n_epsilons,)
+        Diffusion bandwidths, one per column (numbers or labels such as
+        ``"auto"``).
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    metric : str, default="energy distance"
+        Name of the score, used for the colorbar and the title.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on (the colorbar is a separate Axes of the same figure).
+
+    Raises
+    ------
+    ValueError
+        If the shape of ``scores`` is not ``(len(alphas), len(epsilons))``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    alphas = list(np.ravel(np.asarray(alphas, dtype=object)))
+    epsilons = list(np.ravel(np.asarray(epsilons, dtype=object)))
+    if scores.shape != (len(alphas), len(epsilons)):
+        raise ValueError(
+            f"scores has shape {scores.shape}, expected (len(alphas), "
+            f"len(epsilons)) = ({len(alphas)}, {len(epsilons)}): one row per "
+            "alpha, one column per epsilon."
+        )
+    ax = _get_ax(ax, figsize=(1.2 * len(epsilons) + 2.5, 0.7 * len(alphas) + 2))
+    image = ax.imshow(scores, cmap="viridis", aspect="auto", origin="upper")
+    ax.figure.colorbar(image, ax=ax, label=metric)
+    finite = scores[np.isfinite(scores)]
+    if finite.size:
+        mid = (finite.min() + finite.max()) / 2.0
+        for i in range(scores.shape[0]):
+            for j in range(scores.shape[1]):
+                value = scores[i, j]
+                if not np.isfinite(value):
+                    continue
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    color="black" if value > mid else "white",
+                )
+    ax.set_xticks(range(len(epsilons)), [_format_number(e) for e in epsilons])
+    ax.set_yticks(range(len(alphas)), [_format_number(a) for a in alphas])
+    ax.set_xlabel(r"diffusion bandwidth $\varepsilon$")
+    ax.set_ylabel(r"attention exponent $\alpha$")
+    ax.set_title(f"{metric[:1].upper()}{metric[1:]} over the parameter grid")
+    return ax
