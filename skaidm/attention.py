@@ -26,7 +26,6 @@ import csv
 import errno
 import numbers
 import os
-import secrets
 import warnings
 from collections.abc import Mapping
 
@@ -40,6 +39,8 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+
+from ._io import atomic_write
 
 __all__ = [
     "AttentionCancelledWarning",
@@ -774,21 +775,7 @@ def write_weights(path, weights, wavelengths=None, *, floor=1e-6):
         lines.append(",".join([str(int(row[0]))] + [repr(float(v)) for v in row[1:]]))
     text = "\n".join(lines) + "\n"
 
-    target = os.fspath(path)
-    directory, base = os.path.split(os.path.abspath(target))
-    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 lets the umask set the permissions, as open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return w
 
 

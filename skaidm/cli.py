@@ -10,7 +10,6 @@ import argparse
 import csv
 import io
 import os
-import secrets
 import sys
 import time
 import warnings
@@ -18,6 +17,7 @@ import warnings
 import numpy as np
 
 from . import __version__
+from ._io import atomic_write
 
 PROG = "skaidm"
 EXIT_USAGE = 2
@@ -48,34 +48,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 # ---------------------------------------------------------------------------
 
 
-def _atomic_write(path, write):
-    """Call ``write(f)`` on a temp file next to ``path``, then rename it to ``path``.
-
-    On any failure, including KeyboardInterrupt, the temp file is removed and
-    ``path`` is left untouched.
-    """
-    target = os.fspath(path)
-    directory, base = os.path.split(os.path.abspath(target))
-    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as error:
-        raise OSError(
-            f"cannot write {target!r}: {error.strerror or error} "
-            f"(directory {directory!r})"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _write_spectra(path, X, header):
     """Write spectra as CSV: the header, then one row per spectrum (exact floats)."""
 
@@ -88,7 +60,7 @@ def _write_spectra(path, X, header):
         text.flush()
         text.detach()
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _is_number(cell):
@@ -337,7 +309,7 @@ def _generate(args):
         pipe.skaidm_feature_names_ = list(header)
         if args.save_model is not None:
             progress(f"saving the fitted pipeline to {args.save_model!r}")
-            _atomic_write(args.save_model, lambda f: joblib.dump(pipe, f))
+            atomic_write(args.save_model, lambda f: joblib.dump(pipe, f))
     progress(f"sampling {args.n_samples} spectra")
     X_new = sample(pipe, args.n_samples, random_state=args.seed)
     progress(f"writing {X_new.shape[0]} x {X_new.shape[1]} spectra to {args.output!r}")

@@ -212,6 +212,28 @@ def _load_descr(name):
     return resource.read_text(encoding="utf-8")
 
 
+def _load_spectra(stem):
+    """Spectra, metadata and band table of ``<stem>.csv.gz``, checked together.
+
+    Returns
+    -------
+    spectra : _SpectraTable
+    meta : dict of str to ndarray
+    data : ndarray of shape (n_rows, 285)
+        A fresh C-contiguous float64 copy of the values.
+    wavelengths, fwhm : ndarray of shape (285,)
+        Read-only (cached); copy before handing out.
+    """
+    name = f"{stem}.csv.gz"
+    spectra = _read_spectra_csv(name)
+    meta = _read_table_csv(f"{stem}_meta.csv.gz")
+    wavelengths, fwhm = _read_emit_wavelengths()
+    _check_meta_order(name, spectra, meta)
+    _check_header_wavelengths(name, spectra.header, wavelengths)
+    data = np.array(spectra.values, dtype=np.float64, order="C", copy=True)
+    return spectra, meta, data, wavelengths, fwhm
+
+
 def load_usgs_minerals(*, return_X_y=False):
     """Load the USGS splib07a mineral reflectance spectra on the EMIT band grid.
 
@@ -323,14 +345,9 @@ def load_usgs_minerals(*, return_X_y=False):
     >>> set(minerals.groups[train]).isdisjoint(minerals.groups[test])
     True
     """
-    name = "usgs_splib07a_minerals_emit285.csv.gz"
-    spectra = _read_spectra_csv(name)
-    meta = _read_table_csv("usgs_splib07a_minerals_emit285_meta.csv.gz")
-    wavelengths, fwhm = _read_emit_wavelengths()
-    _check_meta_order(name, spectra, meta)
-    _check_header_wavelengths(name, spectra.header, wavelengths)
-
-    data = np.array(spectra.values, dtype=np.float64, order="C", copy=True)
+    spectra, meta, data, wavelengths, fwhm = _load_spectra(
+        "usgs_splib07a_minerals_emit285"
+    )
     target = spectra.labels.copy()
     if return_X_y:
         return data, target
@@ -399,14 +416,7 @@ def load_emit_references(group=1, *, return_X_y=False):
     """
     if group not in _EMIT_REFERENCE_FILES:
         raise ValueError(f"group={group!r} must be 1 or 2 (the Tetracorder group).")
-    stem = _EMIT_REFERENCE_FILES[group]
-    name = f"{stem}.csv.gz"
-    spectra = _read_spectra_csv(name)
-    meta = _read_table_csv(f"{stem}_meta.csv.gz")
-    wavelengths, fwhm = _read_emit_wavelengths()
-    _check_meta_order(name, spectra, meta)
-    _check_header_wavelengths(name, spectra.header, wavelengths)
-    data = np.array(spectra.values, dtype=np.float64, order="C", copy=True)
+    spectra, meta, data, wavelengths, fwhm = _load_spectra(_EMIT_REFERENCE_FILES[group])
     target = spectra.labels.copy()
     if return_X_y:
         return data, target
