@@ -40,7 +40,7 @@ myst_heading_anchors = 3
 myst_enable_extensions = ["dollarmath"]
 
 # API reference.
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
 autosummary_generate = False
