@@ -470,7 +470,7 @@ def run_worker(N, r, timeout):
                 _, status, _ = os.wait4(proc.pid, 0)
                 timed_out = True
                 break
-            time.sleep(0.2)
+            time.sleep(0.5)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
         out.seek(0)
@@ -755,7 +755,19 @@ def peer_tables(peers):
                 + f" | {p['var_min']:.2f}-{p['var_max']:.2f} | "
                 f"{p['nn_ratio']:.3f} | {fmt(p['d2'])} |"
             )
-        lines.append("")
+        ours = next(p for p in sub if p["method"] == "skaidm")
+        theirs = next(p for p in sub if p["method"].startswith("pyplom"))
+        lines += [
+            "",
+            f"Same answer? skaidm against pyplom: d^2 {ours['d2']:.3f} vs "
+            f"{theirs['d2']:.3f} ({100 * abs(ours['d2'] / theirs['d2'] - 1):.0f}% "
+            f"apart), mean whitened variance {ours['var_mean']:.3f} vs "
+            f"{theirs['var_mean']:.3f}, nn ratio {ours['nn_ratio']:.3f} vs "
+            f"{theirs['nn_ratio']:.3f} (the two pyplom backends give the same "
+            "rows to round-off). Sampling time is 'default threads / one BLAS "
+            "thread'.",
+            "",
+        ]
     return lines
 
 
@@ -795,6 +807,28 @@ def scaling_table(rows):
             + " |"
         )
     return lines
+
+
+def growth_lines(rows, var):
+    """Least-squares exponent of time in N (or r) on the completed runs."""
+    ok = sorted((x for x in rows if x["outcome"] == "ok"), key=lambda x: x[var])
+    if len(ok) < 3:
+        return []
+    x = np.log([row[var] for row in ok])
+    parts = []
+    for key, name in (
+        ("fit_s", "fit"),
+        ("sample_s", "one realisation"),
+        ("per_step_s", "one step"),
+        ("peak_mb", "peak memory"),
+    ):
+        y = np.log([row[key] for row in ok])
+        parts.append(f"{name} ~ {var}^{np.polyfit(x, y, 1)[0]:.2f}")
+    return [
+        f"Fitted exponents over {var} = {ok[0][var]}..{ok[-1][var]} (least squares "
+        f"in log-log, completed runs only): {', '.join(parts)}.",
+        "",
+    ]
 
 
 def parallel_table(par):
@@ -1137,7 +1171,7 @@ def write_page(
             "realisation (`sample_whitened(1)`, N new rows). Each size runs once in "
             "a fresh Python process; the peak resident memory is the process's "
             "high-water mark `VmHWM` (/proc/<pid>/status), reported by the process "
-            "after each phase and sampled every 0.2 s by the parent, so it is known "
+            "after each phase and sampled every 0.5 s by the parent, so it is known "
             "even for a killed run (not `ru_maxrss`, which Linux carries over "
             "`execve` from the parent at fork time); 'RSS after data' is the same "
             "measure right after the data were drawn (interpreter, numpy, scipy, "
@@ -1153,6 +1187,7 @@ def write_page(
             "",
             *scaling_table([x for x in scale if x["r"] == LARGE_R]),
             "",
+            *growth_lines([x for x in scale if x["r"] == LARGE_R], "N"),
             f"### Growth with r (N = {SCALING_R_N})",
             "",
             *scaling_table(
@@ -1161,6 +1196,7 @@ def write_page(
                 )
             ),
             "",
+            *growth_lines([x for x in scale if x["N"] == SCALING_R_N], "r"),
         ]
     lines += [
         "## Observations on pyplom 2.0.1",
