@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .attention import AttentionPreconditioner
 from .diffusion import AnisotropicDiffusionMap
 from .plom import PLoMSampler
 
@@ -22,6 +23,7 @@ __all__ = [
     "plot_band_weights",
     "plot_diffusion_coordinates",
     "plot_eigenvalues",
+    "plot_report",
     "plot_spectra",
     "plot_sweep",
 ]
@@ -447,7 +449,7 @@ def plot_diffusion_coordinates(diffusion_map, labels=None, ax=None):
     return ax
 
 
-def plot_sweep(scores, alphas, epsilons, ax=None, metric="energy distance"):
+def plot_sweep(scores, alphas, epsilons, ax=None, metric="energy distance", best=None):
     r"""Heat-map of a score over an :math:`\alpha \times \varepsilon` grid.
 
     Parameters
@@ -464,6 +466,9 @@ def plot_sweep(scores, alphas, epsilons, ax=None, metric="energy distance"):
         Axes to draw on; None creates a new figure.
     metric : str, default="energy distance"
         Name of the score, used for the colorbar and the title.
+    best : tuple of int (row, column), default=None
+        Cell to outline in red, e.g. the one with the best score; None outlines
+        nothing.
 
     Returns
     -------
@@ -484,6 +489,15 @@ def plot_sweep(scores, alphas, epsilons, ax=None, metric="energy distance"):
             f"len(epsilons)) = ({len(alphas)}, {len(epsilons)}): one row per "
             "alpha, one column per epsilon."
         )
+    if best is not None:
+        best = tuple(int(k) for k in best)
+        if len(best) != 2 or not all(
+            0 <= k < n for k, n in zip(best, scores.shape, strict=True)
+        ):
+            raise ValueError(
+                f"best={best!r} must be a (row, column) index into scores of shape "
+                f"{scores.shape}."
+            )
     ax = _get_ax(ax, figsize=(1.2 * len(epsilons) + 2.5, 0.7 * len(alphas) + 2))
     image = ax.imshow(scores, cmap="viridis", aspect="auto", origin="upper")
     ax.figure.colorbar(image, ax=ax, label=metric)
@@ -504,9 +518,196 @@ def plot_sweep(scores, alphas, epsilons, ax=None, metric="energy distance"):
                     fontsize="small",
                     color="black" if value > mid else "white",
                 )
+    if best is not None:
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(
+            Rectangle(
+                (best[1] - 0.5, best[0] - 0.5),
+                1.0,
+                1.0,
+                fill=False,
+                edgecolor="tab:red",
+                lw=3,
+                label="best",
+            )
+        )
     ax.set_xticks(range(len(epsilons)), [_format_number(e) for e in epsilons])
     ax.set_yticks(range(len(alphas)), [_format_number(a) for a in alphas])
     ax.set_xlabel(r"diffusion bandwidth $\varepsilon$")
     ax.set_ylabel(r"attention exponent $\alpha$")
     ax.set_title(f"{metric[:1].upper()}{metric[1:]} over the parameter grid")
     return ax
+
+
+def _fitted_sampler(pipeline):
+    """The fitted PLoMSampler of a pipeline ending in one, or the sampler itself."""
+    sampler = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
+    if not isinstance(sampler, PLoMSampler):
+        raise TypeError(
+            "expected a fitted PLoMSampler or a pipeline ending in one (e.g. from "
+            f"make_aidm_pipeline), got {type(sampler).__name__}."
+        )
+    check_is_fitted(sampler)
+    return sampler
+
+
+def _attention_of(pipeline, sampler):
+    """``(where, preconditioner)``: the fitted band weighting of the model, if any.
+
+    ``where`` is ``"A"`` for an attention step before the sampler, ``"B"`` for
+    attention in the kernel and ``"none"`` for plain PLoM.
+    """
+    if isinstance(pipeline, Pipeline):
+        for _, step in pipeline.steps[:-1]:
+            if isinstance(step, AttentionPreconditioner):
+                return "A", step
+    if getattr(sampler, "kernel_attention_", None) is not None:
+        return "B", sampler.kernel_attention_
+    return "none", None
+
+
+def _report_numbers(sampler, variant, attention, n_generated):
+    """The key numbers of a fitted model, as the second line of a report title."""
+    dmap = sampler.diffusion_map_
+    n_fit, r = sampler.eta_.shape
+    text = (
+        rf"N = {n_fit} training spectra, r = {r}, m = {dmap.n_components_}, "
+        rf"$\varepsilon$ = {dmap.epsilon_:.4g} ({dmap.epsilon_rule_}), "
+        f"{n_generated} generated; variant {variant}"
+    )
+    if attention is not None:
+        text += rf", $\alpha$ = {attention.alpha:g}"
+    return text
+
+
+def plot_report(
+    pipeline,
+    X,
+    X_new,
+    wavelengths=None,
+    *,
+    weights=None,
+    good_bands=None,
+    labels=None,
+    title="AIDM report",
+    random_state=0,
+):
+    r"""One-page report of a fitted model: spectra, weights, spectrum, coordinates.
+
+    Four panels: real against synthetic spectra (:func:`plot_spectra`), the band
+    weights with bad bands shaded (:func:`plot_band_weights`), the diffusion-map
+    eigenvalues with :math:`m` and the spectral gap (:func:`plot_eigenvalues`) and
+    the 2nd against the 3rd diffusion coordinate of the training rows
+    (:func:`plot_diffusion_coordinates`). The figure title gives the key numbers:
+    the number :math:`N` of training spectra, the whitened dimension :math:`r`,
+    the number :math:`m` of diffusion-map vectors, the bandwidth
+    :math:`\varepsilon` with its rule, the number of generated spectra, the
+    variant and :math:`\alpha`.
+
+    Parameters
+    ----------
+    pipeline : Pipeline or PLoMSampler
+        Fitted, ending in a :class:`~skaidm.plom.PLoMSampler` (e.g. from
+        :func:`~skaidm.pipeline.make_aidm_pipeline`).
+    X : array-like of shape (n_real, n_bands)
+        Real spectra, usually the training spectra.
+    X_new : array-like of shape (n_generated, n_bands)
+        Generated spectra, e.g. from :func:`~skaidm.pipeline.sample`.
+    wavelengths : array-like of shape (n_bands,), default=None
+        Band centres in nm; None numbers the bands from 1.
+    weights : array-like of shape (n_bands,), default=None
+        Band weights to draw; None takes the fitted weights of the pipeline's
+        :class:`~skaidm.attention.AttentionPreconditioner` (normalised to mean
+        one). Without either (plain PLoM) the panel says so.
+    good_bands : array-like of bool, shape (n_bands,), default=None
+        True for usable bands; bad-band windows are shaded in the spectra and
+        weights panels.
+    labels : array-like of shape (n_fit,), default=None
+        Class of each training row, to colour the diffusion coordinates.
+    title : str, default="AIDM report"
+        First line of the figure title; the second line holds the key numbers.
+    random_state : int, default=0
+        Seed of the choice of example synthetic spectra.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        The report, 15 x 9 inches; save it with ``figure.savefig``.
+
+    Raises
+    ------
+    TypeError
+        If ``pipeline`` is not a fitted PLoMSampler or a pipeline ending in one.
+    ValueError
+        If the spectra, weights, wavelengths or good bands do not have one entry
+        per band.
+
+    Examples
+    --------
+    >>> from skaidm import make_aidm_pipeline, sample
+    >>> from skaidm.datasets import load_usgs_minerals
+    >>> from skaidm.plotting import plot_report
+    >>> data = load_usgs_minerals()
+    >>> pipe = make_aidm_pipeline(bounds=(0.0, 1.5), random_state=0)
+    >>> X_new = sample(pipe.fit(data.data), 500, random_state=0)  # doctest: +SKIP
+    >>> fig = plot_report(pipe, data.data, X_new, data.wavelengths)  # doctest: +SKIP
+    >>> fig.savefig("report.png")  # doctest: +SKIP
+    """
+    sampler = _fitted_sampler(pipeline)
+    variant, attention = _attention_of(pipeline, sampler)
+    X_new = np.asarray(X_new)
+    n_bands = X_new.shape[-1]
+    band_axis = "wavelength (nm)"
+    if wavelengths is None:
+        wavelengths, band_axis = np.arange(1.0, n_bands + 1), "band number"
+    if weights is None and attention is not None:
+        weights = attention.weights_
+    plt = _pyplot()
+    figure = plt.figure(figsize=(15, 9), layout="constrained")
+    grid = figure.add_gridspec(2, 2, width_ratios=(1.9, 1.0))
+    ax_spectra = figure.add_subplot(grid[0, 0])
+    ax_weights = figure.add_subplot(grid[1, 0], sharex=ax_spectra)
+    plot_spectra(
+        X, X_new, wavelengths, good_bands, random_state=random_state, ax=ax_spectra
+    )
+    low, high = ax_spectra.get_ylim()
+    ax_spectra.set_ylim(low, high + 0.25 * (high - low))  # room for the legend
+    ax_spectra.legend(loc="upper center", fontsize="small", ncols=3)
+    if weights is None:
+        ax_weights.text(
+            0.5,
+            0.5,
+            "plain PLoM (variant 'none'): no band weights",
+            ha="center",
+            va="center",
+            transform=ax_weights.transAxes,
+        )
+        ax_weights.set_title("Band weights")
+    else:
+        plot_band_weights(weights, wavelengths, good_bands, ax=ax_weights)
+        ax_weights.set_ylim(bottom=0.0)
+        if attention is not None:
+            ax_weights.set_title(
+                rf"Band weights $w_j$ (the metric weighs band $j$ by $w_j^\alpha$, "
+                rf"$\alpha$ = {attention.alpha:g})"
+            )
+    for ax in (ax_spectra, ax_weights):
+        ax.set_xlabel(band_axis)
+    plot_eigenvalues(sampler, ax=figure.add_subplot(grid[0, 1]))
+    ax_coordinates = figure.add_subplot(grid[1, 1])
+    if sampler.diffusion_map_.embedding_.shape[1] >= 3:
+        plot_diffusion_coordinates(sampler, labels=labels, ax=ax_coordinates)
+    else:
+        ax_coordinates.text(
+            0.5,
+            0.5,
+            f"m = {sampler.diffusion_map_.n_components_}: fewer than 3 coordinates",
+            ha="center",
+            va="center",
+            transform=ax_coordinates.transAxes,
+        )
+    figure.suptitle(
+        f"{title}\n{_report_numbers(sampler, variant, attention, X_new.shape[0])}"
+    )
+    return figure

@@ -275,3 +275,80 @@ def test_plot_sweep_given_ax_and_bad_shape():
     assert ax.get_title() == "MMD over the parameter grid"
     with pytest.raises(ValueError, match=r"expected \(len\(alphas\), len\(epsilons"):
         plotting.plot_sweep(np.ones((2, 3)), [1.0, 2.0], [1.0, 2.0])
+
+
+def test_plot_sweep_marks_the_best_cell():
+    ax = plotting.plot_sweep(np.ones((2, 3)), [0.5, 1.0], ["knn", 3, 10], best=(1, 2))
+    (box,) = [p for p in ax.patches if p.get_label() == "best"]
+    assert box.get_xy() == (1.5, 0.5)
+    assert (box.get_width(), box.get_height()) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="best="):
+        plotting.plot_sweep(np.ones((2, 3)), [0.5, 1.0], [1, 2, 3], best=(2, 0))
+
+
+def _report_axes(fig):
+    """The four panels of a report (colorbars excluded), in drawing order."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+@pytest.mark.parametrize("variant", ["B", "A"])
+def test_plot_report(tmp_path, usgs, good_bands, variant):
+    X, labels, wavelengths = usgs
+    weights = np.linspace(1.0, 2.0, wavelengths.size)
+    pipe = make_aidm_pipeline(
+        weights, alpha=0.7, variant=variant, whitening=0.9999, random_state=0
+    ).fit(X)
+    X_new = sample(pipe, 150, random_state=0)
+    fig = plotting.plot_report(
+        pipe, X, X_new, wavelengths, good_bands=good_bands, labels=labels, title="T"
+    )
+    spectra, band_weights, eigenvalues, coordinates = _report_axes(fig)
+    assert spectra.get_ylabel() == "reflectance"
+    np.testing.assert_allclose(spectra.lines[0].get_ydata(), np.median(X, axis=0))
+    # The fitted weights of the pipeline, normalised to mean one.
+    np.testing.assert_allclose(
+        band_weights.lines[0].get_ydata(), weights * (weights.size / weights.sum())
+    )
+    assert "0.7" in band_weights.get_title()
+    assert len(_bad_band_spans(band_weights)) == 2
+    dmap = pipe[-1].diffusion_map_
+    np.testing.assert_allclose(eigenvalues.lines[0].get_ydata(), dmap.eigenvalues_)
+    np.testing.assert_allclose(
+        coordinates.collections[0].get_offsets(), dmap.embedding_[:, 1:3]
+    )
+    title = fig.get_suptitle()
+    assert title.startswith("T\n")
+    for part in (
+        "N = 200 training spectra",
+        f"r = {pipe[-1].eta_.shape[1]}",
+        f"m = {dmap.n_components_}",
+        f"= {dmap.epsilon_:.4g} ({dmap.epsilon_rule_})",
+        "150 generated",
+        f"variant {variant}",
+        "= 0.7",
+    ):
+        assert part in title
+    fig.savefig(tmp_path / "report.png", dpi=50)
+    assert (tmp_path / "report.png").stat().st_size > MIN_PNG_BYTES
+
+
+def test_plot_report_plain_plom_without_wavelengths(fitted, usgs):
+    X, _, _ = usgs
+    pipe, synthetic = fitted  # variant "none"
+    fig = plotting.plot_report(pipe, X, synthetic)
+    spectra, band_weights, _, _ = _report_axes(fig)
+    assert spectra.get_xlabel() == "band number"
+    np.testing.assert_array_equal(spectra.lines[0].get_xdata(), np.arange(1, 286))
+    assert not band_weights.lines
+    assert "no band weights" in band_weights.texts[0].get_text()
+    assert "variant none" in fig.get_suptitle()
+    assert "alpha" not in fig.get_suptitle()
+
+
+def test_plot_report_bad_input(fitted, usgs):
+    X, _, wavelengths = usgs
+    pipe, synthetic = fitted
+    with pytest.raises(TypeError, match="PLoMSampler"):
+        plotting.plot_report(pipe[:-1], X, synthetic, wavelengths)
+    with pytest.raises(ValueError, match="synthetic has 284 bands"):
+        plotting.plot_report(pipe, X, synthetic[:, 1:], wavelengths)
