@@ -229,3 +229,14 @@ def test_api_reference_lists_every_public_name(module):
         if not name.isupper() and f"   {module}.{name}\n" not in index
     ]
     assert not missing, f"add to docs/api/index.rst: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_no_python_example_escapes_the_runner(page):
+    # An indented fence (inside a list item) or a code-block directive would not
+    # be run: every Python fence of a page must be one the runner finds.
+    text = page.read_text(encoding="utf-8")
+    fences = re.findall(r"^[ \t]*`{3,}\s*(?:python|py|pycon)\b", text, re.M)
+    directives = re.findall(r"`{3,}\{code(?:-block|-cell)?\}\s*(?:python|py)", text)
+    assert len(fences) == len(python_blocks(page))
+    assert not directives
