@@ -853,40 +853,63 @@ def figure_scaling(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_n = sorted(
-        (x for x in rows if x["r"] == LARGE_R and x["outcome"] == "ok"),
-        key=lambda x: x["N"],
-    )
-    if not by_n:
+    rows = sorted((x for x in rows if x["r"] == LARGE_R), key=lambda x: x["N"])
+    by_n = [x for x in rows if x["outcome"] == "ok"]
+    failed = [x for x in rows if x["outcome"] != "ok"]
+    if not rows:
         return False
     N = np.array([x["N"] for x in by_n], dtype=float)
-    fit = np.array([x["fit_s"] for x in by_n])
-    samp = np.array([x["sample_s"] for x in by_n])
-    step = np.array([x["per_step_s"] for x in by_n])
-    peak = np.array([x["peak_mb"] for x in by_n]) / 1024
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4))
-    ax.loglog(N, fit, "o-", label="fit (whitening, epsilon search, basis)")
-    ax.loglog(N, samp, "s-", label="one realisation (N new rows)")
-    ax.loglog(N, step, "^-", label="one integration step")
-    ref = samp[0] * (N / N[0]) ** 2
-    ax.loglog(N, ref, "k:", lw=1, label="slope 2 (N$^2$)")
-    ax.axhline(600, color="tab:red", lw=0.8, ls="--")
-    ax.text(N[0], 600 * 1.15, "10 min", color="tab:red", fontsize=8)
-    ax.set_xlabel("N, training rows (285 bands, r = 50, m = 51)")
-    ax.set_ylabel("wall time, s")
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 5.2))
+    if by_n:
+        samp = np.array([x["sample_s"] for x in by_n])
+        ax.loglog(
+            N, [x["fit_s"] for x in by_n], "o-", label="fit (incl. epsilon search)"
+        )
+        ax.loglog(N, samp, "s-", label="one realisation (N new rows)")
+        ax.loglog(N, [x["per_step_s"] for x in by_n], "^-", label="one ISDE step")
+        ax.loglog(N, samp[0] * (N / N[0]) ** 2, "k:", lw=1, label="slope 2 (N$^2$)")
+        bx.loglog(
+            N,
+            np.array([x["peak_mb"] for x in by_n]) / 1024,
+            "o-",
+            color="tab:purple",
+            label="peak resident memory",
+        )
+    for x in failed:
+        ax.loglog(x["N"], x["wall_s"], "rX", ms=10)
+        ax.annotate(
+            f"killed at {x['wall_s']:.0f} s,\nfit unfinished",
+            (x["N"], x["wall_s"]),
+            textcoords="offset points",
+            xytext=(-8, -28),
+            ha="right",
+            fontsize=8,
+            color="tab:red",
+        )
+        bx.loglog(x["N"], x["peak_mb"] / 1024, "rX", ms=10)
+        bx.annotate(
+            "up to the kill",
+            (x["N"], x["peak_mb"] / 1024),
+            textcoords="offset points",
+            xytext=(-8, -14),
+            ha="right",
+            fontsize=8,
+            color="tab:red",
+        )
+    all_n = np.array([x["N"] for x in rows], dtype=float)
+    bx.loglog(all_n, all_n**2 * 8 / 1024**3, "k:", lw=1, label="one N x N float64")
+    for axis, level, text in ((ax, 600, "10 min target"), (bx, 8, "8 GB target")):
+        axis.axhline(level, color="tab:red", lw=0.8, ls="--")
+        axis.text(all_n[0], level * 1.12, text, color="tab:red", fontsize=8)
+        axis.set_xticks(all_n, [f"{n:.0f}" for n in all_n])
+        axis.minorticks_off()
+        axis.set_xlabel("N, training rows (285 bands, r = 50, m = 51)")
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    ax.set_ylabel("wall time, s (log scale)")
     ax.set_title("Time vs N (one run per size, fresh process)")
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    bx.loglog(N, peak, "o-", color="tab:purple", label="peak resident memory")
-    dense = N**2 * 8 / 1024**3
-    bx.loglog(N, dense, "k:", lw=1, label="one dense N x N float64 matrix")
-    bx.axhline(8, color="tab:red", lw=0.8, ls="--")
-    bx.text(N[0], 8 * 1.1, "8 GB", color="tab:red", fontsize=8)
-    bx.set_xlabel("N, training rows (285 bands, r = 50, m = 51)")
-    bx.set_ylabel("memory, GB")
+    bx.set_ylabel("memory, GB (log scale)")
     bx.set_title("Peak memory vs N (VmHWM of the process)")
-    bx.legend(fontsize=8)
-    bx.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
