@@ -9,10 +9,21 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-# Entries of the (rows x N) logit block processed at once by the force: 2**22
-# doubles = 32 MiB, so memory stays bounded for any N while each block is still a
-# large GEMM.
-FORCE_BLOCK_ENTRIES = 2**22
+# Entries of the (rows x N) weight block processed at once by the force: 2**24
+# doubles = 128 MiB, so memory stays bounded for any N. Thin blocks make the two
+# matrix products less efficient; measured on two cores at N = 20000, r = 50: 256
+# rows per block 6.0 s per force, 1024 rows 4.8 s, 4096 rows 4.9 s; at N = 1000,
+# r = 285: 64 rows 1.6x the time of one block. Blocks have at least
+# FORCE_MIN_BLOCK_ROWS rows, hence at most
+# max(128 MiB, FORCE_MIN_BLOCK_ROWS * N * 8 bytes) of work space.
+FORCE_BLOCK_ENTRIES = 2**24
+FORCE_MIN_BLOCK_ROWS = 256
+
+# A particle whose unshifted weight sum falls below this is recomputed with the
+# exact row-maximum shift. Above it every weight that matters is a normal double:
+# the absolute rounding of an exp() result in the subnormal range is at most
+# 2**-1075 ~ 2.5e-324, so N such errors stay far below 1e-16 of the sum for any N.
+FORCE_UNDERFLOW = 1e-280
 
 
 def kde_bandwidths(n_samples, n_dims):
@@ -56,18 +67,51 @@ class KDEPotential:
             \Big(\sum_j w_j(u)\,\hat h_j - u\Big),
 
     where :math:`w(u) = \mathrm{softmax}_j\big((u\cdot\hat h_j -
-    \tfrac12\|\hat h_j\|^2)/\hat s^2\big)` (PLOM_SPEC step 3; the
-    :math:`\|u\|^2` term cancels in the softmax). For a block of particles
-    :math:`U` this is two matrix products and a row softmax, i.e. scaled
+    \tfrac12\|\hat h_j\|^2)/\hat s^2\big)` (PLOM_SPEC step 3). For a block of
+    particles :math:`U` this is two matrix products and a row softmax, i.e. scaled
     dot-product attention with query :math:`U` and key = value = :math:`\hat H`.
-    The row maximum is subtracted before the exponential, so the force stays
-    finite (and points to the nearest :math:`\hat h_j`) for particles far from
-    the data, where every :math:`\exp` of the plain formula underflows.
+
+    **Evaluation.** Any per-row shift :math:`c_i` of the logits leaves the softmax
+    unchanged. The shift :math:`c_i = \|u_i\|^2/(2\hat s^2)` makes every
+    exponent :math:`-\|\hat h_j - u_i\|^2/(2\hat s^2) \le 0` (no overflow), and
+    it can be folded into the first product together with the bias, with one
+    matrix product of inner dimension :math:`r + 2`:
+
+    .. math::
+
+        E = \exp\big([U,\ \mathbf 1,\ -c]\,
+            [\hat H/\hat s^2,\ -\tfrac12\|\hat h\|^2/\hat s^2,\ \mathbf 1]^T\big),
+        \qquad
+        [S,\ \sigma] = E\,[\hat H,\ \mathbf 1],
+        \qquad
+        L = (S / \sigma - U)/\hat s^2 .
+
+    The weights are never normalised: the (rows x r) result is divided by the row
+    sums :math:`\sigma`, which come out of the second product as its last column.
+    So a block costs the two matrix products plus a single pass (the ``exp``) over
+    the (rows x N) block, written in place. A particle whose sum
+    :math:`\sigma_i` falls below ``FORCE_UNDERFLOW`` (farther than about
+    :math:`\sqrt{1290}\,\hat s` from every :math:`\hat h_j`) is recomputed with
+    the exact row maximum as the shift, so the force stays finite and accurate
+    (pointing to the nearest :math:`\hat h_j`) however far the particle is.
 
     Parameters
     ----------
     eta : ndarray of shape (N, r)
         Whitened training data (N - 1 convention).
+
+    Attributes
+    ----------
+    s, s_hat : float
+        Silverman and modified Silverman bandwidths.
+    H : ndarray of shape (N, r)
+        Shrunk data :math:`\hat H`.
+    inv_var : float
+        :math:`1/\hat s^2`.
+    bias : ndarray of shape (N,)
+        :math:`-\|\hat h_j\|^2/(2\hat s^2)`.
+    block : int
+        Particles per block: ``max(FORCE_MIN_BLOCK_ROWS, FORCE_BLOCK_ENTRIES // N)``.
     """
 
     def __init__(self, eta):
@@ -77,7 +121,16 @@ class KDEPotential:
         self.inv_var = 1.0 / self.s_hat**2
         # Bias of the logits: -||h_j||^2 / (2 s_hat^2).
         self.bias = -0.5 * self.inv_var * np.einsum("ij,ij->i", self.H, self.H)
-        self.block = max(1, FORCE_BLOCK_ENTRIES // n)
+        self.block = max(FORCE_MIN_BLOCK_ROWS, FORCE_BLOCK_ENTRIES // n)
+        # Keys [H / s_hat^2, bias, 1], stored transposed so that the first product
+        # is a plain (non-transposed) GEMM; values [H, 1].
+        self._keys_t = np.empty((r + 2, n))
+        np.multiply(self.H.T, self.inv_var, out=self._keys_t[:r])
+        self._keys_t[r] = self.bias
+        self._keys_t[r + 1] = 1.0
+        self._values = np.empty((n, r + 1))
+        self._values[:, :r] = self.H
+        self._values[:, r] = 1.0
 
     def _logits(self, U, out=None):
         logits = np.matmul(U, self.H.T, out=out)
@@ -85,30 +138,75 @@ class KDEPotential:
         logits += self.bias
         return logits
 
-    def force(self, U, out=None):
+    def workspace(self, n_particles):
+        r"""Work arrays of :meth:`force` for up to ``n_particles`` rows.
+
+        One potential may serve several threads at once (realisations in
+        parallel): each caller passes its own work space, or lets :meth:`force`
+        allocate one per call.
+
+        Returns
+        -------
+        workspace : tuple of ndarray
+            Queries :math:`[U, \mathbf 1, -c]` (block x (r + 2)), weights
+            :math:`E` (block x N) and products :math:`[S, \sigma]`
+            (block x (r + 1)).
+        """
+        n, r = self.H.shape
+        block = max(1, min(self.block, n_particles))
+        query = np.empty((block, r + 2))
+        query[:, r] = 1.0
+        return query, np.empty((block, n)), np.empty((block, r + 1))
+
+    def force(self, U, out=None, workspace=None):
         r"""Force :math:`L(u) = \nabla\log q(u)` for every row of ``U``.
 
         Parameters
         ----------
         U : ndarray of shape (n_particles, r)
         out : ndarray of shape (n_particles, r), default=None
+            Where to write the result; must not overlap ``U``.
+        workspace : tuple of ndarray, default=None
+            From :meth:`workspace` (for at least ``n_particles`` rows or a full
+            block); ``None`` allocates one.
 
         Returns
         -------
         L : ndarray of shape (n_particles, r)
         """
+        n_particles = U.shape[0]
         if out is None:
             out = np.empty_like(U)
-        for start in range(0, U.shape[0], self.block):
-            rows = slice(start, start + self.block)
-            W = self._logits(U[rows])
-            W -= W.max(axis=1, keepdims=True)
-            np.exp(W, out=W)
-            W /= W.sum(axis=1, keepdims=True)
-            L = np.matmul(W, self.H, out=out[rows])
-            L -= U[rows]
+        r = self.H.shape[1]
+        if workspace is None:
+            workspace = self.workspace(n_particles)
+        query, weights, sums = workspace
+        block = query.shape[0]
+        for start in range(0, n_particles, block):
+            stop = min(start + block, n_particles)
+            k = stop - start
+            U_b, q = U[start:stop], query[:k]
+            q[:, :r] = U_b
+            np.einsum("ij,ij->i", U_b, U_b, out=q[:, r + 1])
+            q[:, r + 1] *= -0.5 * self.inv_var
+            E = np.matmul(q, self._keys_t, out=weights[:k])
+            np.exp(E, out=E)
+            S = np.matmul(E, self._values, out=sums[:k])
+            sigma = S[:, r]
+            low = np.flatnonzero(~(sigma >= FORCE_UNDERFLOW))
+            if low.size:
+                S[low] = self._exact_sums(U_b[low])
+            L = np.divide(S[:, :r], S[:, r:], out=out[start:stop])
+            L -= U_b
             L *= self.inv_var
         return out
+
+    def _exact_sums(self, U):
+        """``[S, sigma]`` with the row maximum as the shift, for far particles."""
+        E = self._logits(U)
+        E -= E.max(axis=1, keepdims=True)
+        np.exp(E, out=E)
+        return E @ self._values
 
     def log_density(self, U):
         r"""Log of the normalised KDE :math:`p_H(u)` for every row of ``U``.
@@ -192,16 +290,24 @@ def integrate(potential, eta, Q, *, f0, dr, n_steps, rng, constraint=None):
     Y = Q.T @ rng.standard_normal((n, r))
     U = np.empty((n, r))
     L = np.empty((n, r))
+    noise = np.empty((n, r))
+    QtL = np.empty_like(Z)
+    workspace = potential.workspace(n)
     for _ in range(n_steps):
         Z += 0.5 * dr * Y
         np.matmul(Q, Z, out=U)
-        potential.force(U, out=L)
+        potential.force(U, out=L, workspace=workspace)
         if constraint is not None:
             constraint.add_force(U, L)
         L *= dr
-        L += noise_scale * rng.standard_normal((n, r))
+        # Same numbers as rng.standard_normal((n, r)), without an allocation.
+        rng.standard_normal(out=noise)
+        noise *= noise_scale
+        L += noise
         Y *= keep
-        Y += kick * (Q.T @ L)
+        np.matmul(Q.T, L, out=QtL)
+        QtL *= kick
+        Y += QtL
         Z += 0.5 * dr * Y
     return Q @ Z
 

@@ -14,8 +14,29 @@ import scipy.sparse.linalg
 logger = logging.getLogger(__name__)
 
 # Above this many rows, "auto" uses ARPACK (Lanczos) for the top eigenpairs instead of
-# LAPACK's dense tridiagonalisation, whose O(N^3) cost dominates beyond a few thousand.
-DENSE_EIGEN_MAX_ROWS = 3000
+# LAPACK's dense tridiagonalisation, whose O(N^3) cost dominates beyond a few hundred
+# rows; see ARPACK_MAX_FRACTION for the other condition.
+DENSE_EIGEN_MAX_ROWS = 1000
+
+# "auto" uses ARPACK only for k <= this fraction of N eigenpairs: Lanczos works with
+# about 2k + 1 vectors and loses to the dense solver as k approaches N.
+ARPACK_MAX_FRACTION = 0.2
+
+# Above this many rows the distance and kernel matrices of the diffusion map are
+# stored in float32 (see squared_distances and symmetric_diffusion_operator): half
+# the memory (1.6 GB instead of 3.2 GB per N x N matrix at N = 20000) and about 3x
+# faster matrix-vector products, which dominate ARPACK. Distances are still computed
+# in float64 and eigenvalues agree with the float64 path to about 1e-6 relative.
+FLOAT32_MIN_ROWS = 5000
+
+# Relative residual tolerance of ARPACK on a float32 matrix (float64 matrices use
+# machine precision): well below the 6e-8 rounding of the entries, well above what
+# float32 products can resolve.
+ARPACK_FLOAT32_TOL = 1e-9
+
+# Rows per block of the blocked N x N computations (float32 distances, knn bandwidth):
+# bounds their float64 temporaries to KERNEL_BLOCK_ROWS x N.
+KERNEL_BLOCK_ROWS = 512
 
 # Eigenvalues of the symmetric conjugate P_S below this, relative to lambda_1 = 1, are
 # treated as numerically zero (round-off of a dense symmetric eigensolver is about
@@ -48,7 +69,7 @@ def apply_metric(X, metric):
     return X @ metric.T
 
 
-def squared_distances(Y, Z=None):
+def squared_distances(Y, Z=None, *, dtype=np.float64):
     r"""Squared Euclidean distances between rows, computed with one GEMM.
 
     :math:`\|y\|^2 + \|z\|^2 - 2 y \cdot z`, clamped at 0. Without ``Z`` the result
@@ -59,12 +80,19 @@ def squared_distances(Y, Z=None):
     Y : ndarray of shape (n_samples_Y, n_features)
     Z : ndarray of shape (n_samples_Z, n_features), default=None
         ``None`` means ``Y``.
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        Storage of the result (only without ``Z``). With float32 the distances are
+        computed in float64 by blocks of ``KERNEL_BLOCK_ROWS`` rows over the upper
+        triangle, mirrored, and rounded once to float32: the only float64 temporary
+        is one block.
 
     Returns
     -------
     D2 : ndarray of shape (n_samples_Y, n_samples_Z)
     """
     sq_y = np.einsum("ij,ij->i", Y, Y)
+    if Z is None and np.dtype(dtype) != np.float64:
+        return _squared_distances_blocked(Y, sq_y, dtype)
     if Z is None:
         D2 = Y @ Y.T
         D2 *= -2.0
@@ -85,6 +113,44 @@ def squared_distances(Y, Z=None):
     return D2
 
 
+def _squared_distances_blocked(Y, sq_y, dtype):
+    n = Y.shape[0]
+    D2 = np.empty((n, n), dtype=dtype)
+    for start in range(0, n, KERNEL_BLOCK_ROWS):
+        stop = min(start + KERNEL_BLOCK_ROWS, n)
+        # Upper triangle of the row block, the diagonal block in full.
+        block = Y[start:stop] @ Y[start:].T
+        block *= -2.0
+        block += sq_y[start:stop, None]
+        block += sq_y[None, start:]
+        diag = block[:, : stop - start]
+        diag[...] = 0.5 * (diag + diag.T)
+        np.fill_diagonal(diag, 0.0)
+        np.maximum(block, 0.0, out=block)
+        D2[start:stop, start:] = block
+        D2[start:, start:stop] = block.T
+    return D2
+
+
+def kernel_dtype(n_samples):
+    """Storage of the N x N diffusion-map matrices.
+
+    float32 above ``FLOAT32_MIN_ROWS`` rows, float64 otherwise.
+    """
+    return np.float32 if n_samples > FLOAT32_MIN_ROWS else np.float64
+
+
+def choose_eigen_solver(n_samples, k):
+    """The ``"auto"`` eigen solver for the top ``k`` pairs of an N x N operator.
+
+    ``"arpack"`` when ``N > DENSE_EIGEN_MAX_ROWS`` and
+    ``k <= ARPACK_MAX_FRACTION * N``, ``"dense"`` otherwise.
+    """
+    if n_samples > DENSE_EIGEN_MAX_ROWS and k <= ARPACK_MAX_FRACTION * n_samples:
+        return "arpack"
+    return "dense"
+
+
 def symmetric_diffusion_operator(D2, epsilon, out=None):
     r"""Gaussian kernel and its symmetric normalisation.
 
@@ -101,22 +167,26 @@ def symmetric_diffusion_operator(D2, epsilon, out=None):
     Parameters
     ----------
     D2 : ndarray of shape (N, N)
-        Symmetric squared distances with a zero diagonal.
+        Symmetric squared distances with a zero diagonal, float64 or float32;
+        :math:`P_S` has the same dtype.
     epsilon : float
         Bandwidth, paper convention.
     out : ndarray of shape (N, N), default=None
-        Work array to write :math:`P_S` into (it may be reused across bandwidths).
+        Work array to write :math:`P_S` into (it may be reused across bandwidths,
+        or be ``D2`` itself).
 
     Returns
     -------
     P_S : ndarray of shape (N, N)
     b : ndarray of shape (N,)
-        Row sums of the kernel (the diagonal of the degree matrix), each >= 1.
+        Row sums of the kernel (the diagonal of the degree matrix), each >= 1,
+        always accumulated in float64.
     """
     P_S = np.multiply(D2, -1.0 / (4.0 * epsilon), out=out)
     np.exp(P_S, out=P_S)
-    b = P_S.sum(axis=1)
-    inv_sqrt_b = 1.0 / np.sqrt(b)
+    # Degrees are accumulated in float64 whatever the storage.
+    b = P_S.sum(axis=1, dtype=np.float64)
+    inv_sqrt_b = (1.0 / np.sqrt(b)).astype(P_S.dtype, copy=False)
     P_S *= inv_sqrt_b[:, None]
     P_S *= inv_sqrt_b[None, :]
     return P_S, b
@@ -128,14 +198,20 @@ def top_eigenpairs(P_S, k, *, solver="dense", values_only=False, random_state=No
     Parameters
     ----------
     P_S : ndarray of shape (N, N)
-        Symmetric matrix; overwritten by the dense solver.
+        Symmetric matrix, float64 or float32; may be overwritten.
     k : int
         Number of eigenpairs, ``1 <= k <= N``.
     solver : {"dense", "arpack"}, default="dense"
         ``"dense"``: LAPACK ``syevr`` restricted to the top ``k`` indices
-        (``scipy.linalg.eigh(subset_by_index=...)``), or all pairs with ``syevd``.
-        ``"arpack"``: implicitly restarted Lanczos (``scipy.sparse.linalg.eigsh``),
-        for large N and ``k`` well below N.
+        (``scipy.linalg.eigh(subset_by_index=...)``), or all pairs with ``syevd``;
+        a float32 matrix is first converted to float64. ``"arpack"``: implicitly
+        restarted Lanczos (:func:`scipy.sparse.linalg.eigsh`), for large N and
+        ``k`` well below N; it needs only products :math:`P_S v`, each one pass
+        over one triangle of the matrix (BLAS ``symv``). Lanczos always runs in
+        float64: with a float32 matrix the
+        products are computed in float32 and the convergence tolerance is
+        ``ARPACK_FLOAT32_TOL`` (eigenvalues then agree with the float64 matrix to
+        about 1e-7 relative, the rounding of its entries).
     values_only : bool, default=False
         Return only the eigenvalues.
     random_state : numpy.random.Generator, default=None
@@ -144,19 +220,41 @@ def top_eigenpairs(P_S, k, *, solver="dense", values_only=False, random_state=No
     Returns
     -------
     eigenvalues : ndarray of shape (k,)
-        Descending, negative round-off clipped to 0.
+        Descending, float64, negative round-off clipped to 0.
     eigenvectors : ndarray of shape (N, k)
-        Orthonormal columns (absent when ``values_only``).
+        Orthonormal columns, float64 (absent when ``values_only``).
     """
     N = P_S.shape[0]
     if solver == "arpack" and k < N - 1:
         rng = np.random.default_rng(0) if random_state is None else random_state
         v0 = rng.uniform(-1.0, 1.0, N)
+        # Products with BLAS symv on one triangle: half the memory traffic of a
+        # general product, which bounds the speed of Lanczos on a dense matrix.
+        # P_S.T is the Fortran-ordered view of the same (symmetric) matrix, so no
+        # copy is made.
+        symv = scipy.linalg.blas.get_blas_funcs("symv", dtype=P_S.dtype)
+        A = P_S.T
+
+        def matvec(v):
+            v = np.asarray(v, dtype=P_S.dtype).reshape(-1)
+            return symv(1.0, A, v).astype(np.float64, copy=False)
+
+        operator = scipy.sparse.linalg.LinearOperator(
+            (N, N), matvec=matvec, dtype=np.float64
+        )
+        tol = 0.0 if P_S.dtype == np.float64 else ARPACK_FLOAT32_TOL
         result = scipy.sparse.linalg.eigsh(
-            P_S, k=k, which="LA", v0=v0, return_eigenvectors=not values_only
+            operator,
+            k=k,
+            which="LA",
+            v0=v0,
+            tol=tol,
+            return_eigenvectors=not values_only,
         )
         vals, vecs = (result, None) if values_only else result
     else:
+        if P_S.dtype != np.float64:
+            P_S = P_S.astype(np.float64)
         kwargs = {"overwrite_a": True, "check_finite": False}
         if k < N:
             kwargs["subset_by_index"] = (N - k, N - 1)
@@ -181,6 +279,7 @@ def knn_epsilon(D2, n_neighbors):
     .. math:: \varepsilon = \tfrac14\,\mathrm{median}_i\, d^2(x_i, x_{i,(k)})
 
     where :math:`x_{i,(k)}` is the k-th nearest neighbour of row i, itself excluded.
+    Rows are processed by blocks of ``KERNEL_BLOCK_ROWS`` (no N x N copy).
 
     Parameters
     ----------
@@ -194,8 +293,42 @@ def knn_epsilon(D2, n_neighbors):
     epsilon : float
     """
     # Column 0 of the sorted rows is the row itself (distance 0).
-    kth = np.partition(D2, n_neighbors, axis=1)[:, n_neighbors]
-    return float(np.median(kth)) / 4.0
+    kth = np.concatenate(
+        [
+            np.partition(D2[start : start + KERNEL_BLOCK_ROWS], n_neighbors, axis=1)[
+                :, n_neighbors
+            ]
+            for start in range(0, D2.shape[0], KERNEL_BLOCK_ROWS)
+        ]
+    )
+    return float(np.median(kth.astype(np.float64))) / 4.0
+
+
+def median_pair_distance(D2, positive=False):
+    """Median of the squared distances between distinct rows (upper triangle).
+
+    Parameters
+    ----------
+    D2 : ndarray of shape (N, N)
+        Symmetric squared distances.
+    positive : bool, default=False
+        Only the non-zero distances (pairs of rows that are not duplicates).
+
+    Returns
+    -------
+    median : float
+        ``nan`` when there is no such pair.
+    """
+    n = D2.shape[0]
+    # One copy of the upper triangle (N (N - 1) / 2 values in D2's dtype), no
+    # index arrays.
+    parts = [D2[i, i + 1 :] for i in range(n - 1)]
+    values = np.concatenate(parts) if parts else np.empty(0, D2.dtype)
+    if positive:
+        values = values[values > 0]
+    if values.size == 0:
+        return math.nan
+    return float(np.median(values, overwrite_input=True))
 
 
 def gap_ratio(eigenvalues, m):
@@ -222,6 +355,7 @@ def search_gap_epsilon(
     solver="dense",
     rtol=1e-3,
     random_state=None,
+    return_eigenpairs=False,
 ):
     r"""Smallest bandwidth whose spectrum has a gap after the m-th eigenvalue.
 
@@ -229,15 +363,28 @@ def search_gap_epsilon(
     :math:`\varepsilon` with :math:`\lambda_{m+1}/\lambda_m \le c_{ref}`. Instead of
     Soize's linear stepping with full eigendecompositions, the ratio is evaluated on
     the top :math:`m + 1` eigenvalues only, and the first crossing is bracketed on a
-    geometric grid (factor 2) from ``epsilon_start``, then bisected in
-    :math:`\log\varepsilon` until the bracket is narrower than ``rtol``. The ratio
-    need not be monotone in :math:`\varepsilon` (PLoM_SPEC pitfall 13), which is why
-    the scan walks up from below instead of bisecting a wide interval.
+    geometric grid (factor 2) from ``epsilon_start``, then narrowed in
+    :math:`t = \log\varepsilon` until the bracket is narrower than ``rtol``. The
+    ratio need not be monotone in :math:`\varepsilon` (PLoM_SPEC pitfall 13), which
+    is why the scan walks up from below instead of bisecting a wide interval.
+
+    The narrowing is a safeguarded secant method on
+    :math:`f(t) = \log(\lambda_{m+1}/\lambda_m) - \log c_{ref}`, which is
+    smooth and close to linear in :math:`t`: each new point is the secant root
+    of the two latest evaluations (or of the bracket ends when that root falls
+    outside the bracket), moved by ``rtol / 2`` towards the end that did not move
+    last (so that an accurate root closes the bracket in one more evaluation) and
+    kept inside the bracket; a bisection replaces it when :math:`f` is not finite
+    or when three steps in a row failed to halve the bracket. Every evaluation
+    keeps the invariant (ratio above the threshold at the lower end, at or below it
+    at the upper end), so the result is the same kind of bracket as plain
+    bisection gives, in about half the evaluations (each one an eigen-solve).
 
     Parameters
     ----------
     D2 : ndarray of shape (N, N)
-        Squared distances (symmetric, zero diagonal); not modified.
+        Squared distances (symmetric, zero diagonal), float64 or float32; not
+        modified.
     m : int
         Number of eigenvectors kept, constant included; ``m + 1 <= N``.
     threshold : float
@@ -251,6 +398,10 @@ def search_gap_epsilon(
         so the ratio is below the threshold there.
     random_state : numpy.random.Generator, default=None
         Start vectors of ARPACK.
+    return_eigenpairs : bool, default=False
+        Also return the top ``m + 1`` eigenpairs of :math:`P_S` at the returned
+        bandwidth, so that the caller need not solve again (worth it with ARPACK,
+        whose eigenvectors cost little more than its eigenvalues).
 
     Returns
     -------
@@ -258,49 +409,106 @@ def search_gap_epsilon(
         ``None`` when no bandwidth in the range has a gap.
     path : list of (float, float)
         Every (epsilon, ratio) evaluated, in order.
+    eigenpairs : tuple of ndarray or None
+        Only with ``return_eigenpairs``: ``(eigenvalues, eigenvectors)`` at
+        ``epsilon`` as returned by :func:`top_eigenpairs`; ``None`` when
+        ``epsilon`` is ``None``.
     """
     work = np.empty_like(D2)
     path = []
+    pairs = {}
 
     def ratio(eps):
         P_S, _ = symmetric_diffusion_operator(D2, eps, out=work)
-        lam = top_eigenpairs(
-            P_S, m + 1, solver=solver, values_only=True, random_state=random_state
+        result = top_eigenpairs(
+            P_S,
+            m + 1,
+            solver=solver,
+            values_only=not return_eigenpairs,
+            random_state=random_state,
         )
+        lam = result[0] if return_eigenpairs else result
+        if return_eigenpairs:
+            pairs[eps] = result
         value = gap_ratio(lam, m)
         path.append((eps, value))
         logger.debug("gap search: epsilon=%.6g ratio=%.4g", eps, value)
         return value
 
+    epsilon = _search_gap(ratio, threshold, epsilon_start, epsilon_stop, rtol)
+    if return_eigenpairs:
+        return epsilon, path, pairs.get(epsilon)
+    return epsilon, path
+
+
+def _search_gap(ratio, threshold, epsilon_start, epsilon_stop, rtol):
+    """Geometric scan to a factor-2 bracket of the first crossing, then narrowing."""
     eps = float(epsilon_start)
-    if ratio(eps) <= threshold:
+    value = ratio(eps)
+    if value <= threshold:
         # Already gapped at the start: walk down to find where the gap opens.
-        hi = eps
+        hi, r_hi = eps, value
         for _ in range(60):
             eps /= 2.0
-            if ratio(eps) > threshold:
-                lo = eps
+            value = ratio(eps)
+            if value > threshold:
+                lo, r_lo = eps, value
                 break
-            hi = eps
+            hi, r_hi = eps, value
         else:
-            return hi, path
+            return hi
     else:
-        lo = eps
+        lo, r_lo = eps, value
         while True:
             eps *= 2.0
             if eps > epsilon_stop:
-                return None, path
-            if ratio(eps) <= threshold:
-                hi = eps
+                return None
+            value = ratio(eps)
+            if value <= threshold:
+                hi, r_hi = eps, value
                 break
-            lo = eps
-    while hi / lo > 1.0 + rtol:
-        mid = math.sqrt(lo * hi)
-        if ratio(mid) <= threshold:
-            hi = mid
+            lo, r_lo = eps, value
+    return _narrow_bracket(ratio, threshold, lo, r_lo, hi, r_hi, rtol)
+
+
+def _narrow_bracket(ratio, threshold, lo, r_lo, hi, r_hi, rtol):
+    """Safeguarded secant in log-log; returns the upper end of the final bracket."""
+    log_c = math.log(threshold)
+
+    def f(value):
+        return math.log(value) - log_c if 0.0 < value < math.inf else math.nan
+
+    t_lo, t_hi = math.log(lo), math.log(hi)
+    f_lo, f_hi = f(r_lo), f(r_hi)
+    # The two latest evaluations, for the secant.
+    last = [(t_lo, f_lo), (t_hi, f_hi)]
+    width_tol = math.log1p(rtol)
+    side, slow = 0, 0
+    while t_hi - t_lo > width_tol:
+        width = t_hi - t_lo
+        margin = min(0.5 * width_tol, 0.25 * width)
+        t = math.nan
+        (t0, f0), (t1, f1) = last
+        if slow < 3 and math.isfinite(f0) and math.isfinite(f1) and f0 != f1:
+            t = t1 - f1 * (t1 - t0) / (f1 - f0)
+        if not t_lo < t < t_hi and slow < 3 and f_lo > f_hi:
+            # Regula falsi on the bracket ends instead (False with a nan).
+            t = t_lo + f_lo * width / (f_lo - f_hi)
+        if math.isfinite(t):
+            # Aim just past the estimated root, towards the end that did not move
+            # last: once the estimate is good, that evaluation closes the bracket.
+            t = min(max(t - side * margin, t_lo + margin), t_hi - margin)
         else:
-            lo = mid
-    return hi, path
+            t, slow = 0.5 * (t_lo + t_hi), 0
+        eps = math.exp(t)
+        value = ratio(eps)
+        last = [last[1], (t, f(value))]
+        if value <= threshold:
+            hi, t_hi, f_hi, side = eps, t, last[1][1], 1
+        else:
+            t_lo, f_lo, side = t, last[1][1], -1
+        slow = slow + 1 if t_hi - t_lo > 0.5 * width else 0
+    return hi
 
 
 def projection_errors(basis, Y):

@@ -3,7 +3,9 @@
 import logging
 import numbers
 import warnings
+from contextlib import nullcontext
 
+import joblib
 import numpy as np
 import scipy.linalg
 from sklearn.base import (
@@ -15,6 +17,7 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from ._isde import (
     CONSTRAINT_KINDS,
@@ -31,7 +34,13 @@ from .attention import AttentionPreconditioner, kernel_metric_factor
 from .diffusion import AnisotropicDiffusionMap
 from .whitening import WhiteningPCA
 
-__all__ = ["PLoMSampler"]
+__all__ = ["PLoMSampler", "realisation_blas_threads"]
+
+# BLAS threads of each realisation when realisations run concurrently (more than one
+# worker): one, so that the workers share the cores instead of oversubscribing them.
+# A single worker (n_jobs=1, or a single realisation) keeps the BLAS thread count
+# as it is, all cores by default. See realisation_blas_threads.
+PARALLEL_BLAS_THREADS = 1
 
 # Relaxation of the constraint solver's Newton steps: start, growth after an
 # improvement, cap. The projected, finite-time dynamics responds to the multipliers
@@ -58,17 +67,42 @@ def _progress(iterable, total, verbose, desc):
     yield from tqdm(iterable, total=total, desc=desc)
 
 
-def _realisation(potential, eta, Q, f0, dr, n_steps, seed, constraint):
-    return integrate(
-        potential,
-        eta,
-        Q,
-        f0=f0,
-        dr=dr,
-        n_steps=n_steps,
-        rng=np.random.default_rng(seed),
-        constraint=constraint,
-    )
+def realisation_blas_threads(n_jobs, n_realisations):
+    """BLAS threads each realisation uses for a given ``n_jobs``.
+
+    Realisations are independent, so running them side by side scales better than
+    splitting each small matrix product over threads: when more than one worker
+    runs (``min(effective n_jobs, n_realisations) > 1``, the effective ``n_jobs``
+    taking any ``joblib.parallel_config`` into account), every realisation is
+    limited to ``PARALLEL_BLAS_THREADS`` (1) BLAS thread with threadpoolctl, and
+    the limit is restored afterwards. With a single worker the realisations run
+    in the calling process with the BLAS thread count left as it is (all cores
+    by default).
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        The sampler's ``n_jobs``.
+    n_realisations : int
+        Number of realisations to run.
+
+    Returns
+    -------
+    blas_threads : int or None
+        ``None`` (unchanged) for a single worker, else ``PARALLEL_BLAS_THREADS``.
+    """
+    workers = min(joblib.effective_n_jobs(n_jobs), n_realisations)
+    return None if workers <= 1 else PARALLEL_BLAS_THREADS
+
+
+def _realisation(potential, eta, Q, f0, dr, n_steps, seed, constraint, blas_threads):
+    rng = np.random.default_rng(seed)
+    kwargs = {"f0": f0, "dr": dr, "n_steps": n_steps, "rng": rng}
+    if blas_threads is None:
+        return integrate(potential, eta, Q, constraint=constraint, **kwargs)
+    # In the worker itself: worker processes (loky, Dask) have their own BLAS.
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return integrate(potential, eta, Q, constraint=constraint, **kwargs)
 
 
 class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -127,7 +161,12 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     n_jobs : int, default=None
         Realisations run in parallel through joblib (``sklearn.utils.parallel``),
         so ``joblib.parallel_config(backend="dask")`` runs them on a Dask cluster.
-        ``None`` means 1 unless in a joblib context.
+        ``None`` means 1 unless in a joblib context. When more than one worker
+        runs, each realisation uses one BLAS thread (threadpoolctl; the previous
+        limit is restored); with one worker (``n_jobs=1`` or a single
+        realisation) the realisations run in this process with every BLAS thread.
+        See :func:`~skaidm.plom.realisation_blas_threads`. The rows do not depend
+        on ``n_jobs`` or the backend beyond round-off.
     random_state : int, RandomState instance or None, default=None
         Seeds, at fit, the generator from which :meth:`sample` draws when called
         without its own ``random_state``.
@@ -459,6 +498,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _realisations(self, seeds, constraint=None):
         potential = KDEPotential(self.eta_)
+        blas_threads = realisation_blas_threads(self.n_jobs, len(seeds))
         tasks = (
             delayed(_realisation)(
                 potential,
@@ -469,13 +509,23 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 self.n_steps_,
                 seed,
                 constraint,
+                blas_threads,
             )
             for seed in seeds
         )
-        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
-        return np.stack(
-            list(_progress(results, len(seeds), self.verbose, "PLoM realisations"))
-        )
+        if blas_threads is None:
+            # One worker: in this process, with every BLAS thread.
+            parallel, limit = Parallel(n_jobs=1, return_as="generator"), nullcontext()
+        else:
+            parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+            # Thread workers share this process's BLAS: limit it here too, for the
+            # whole run, so that the workers' own limits never race.
+            limit = threadpool_limits(limits=blas_threads, user_api="blas")
+        with limit:
+            results = parallel(tasks)
+            return np.stack(
+                list(_progress(results, len(seeds), self.verbose, "PLoM realisations"))
+            )
 
     def sample(self, n_samples=1, random_state=None):
         """Generate new rows in the input space.

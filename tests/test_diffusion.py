@@ -402,3 +402,74 @@ def test_explicit_gap_m_without_a_gap_warns_about_m(small_cloud):
         dmap.fit(small_cloud)
     assert dmap.n_components_ == 4
     assert dmap.n_components_rule_ == "gap"
+
+
+# ------------------------------------------------------------ large-N paths
+
+
+@pytest.fixture(scope="module")
+def gaussian_10d(correlated_gaussian):
+    return whiten(correlated_gaussian[:, :10])
+
+
+def test_arpack_gap_rule_matches_dense_at_the_selected_epsilon(gaussian_10d):
+    """The approximation (Lanczos) against the dense result where the rule lands."""
+    dense = AnisotropicDiffusionMap(eigen_solver="dense").fit(gaussian_10d)
+    arpack = AnisotropicDiffusionMap(eigen_solver="arpack", random_state=0).fit(
+        gaussian_10d
+    )
+    assert dense.epsilon_rule_ == arpack.epsilon_rule_ == "gap"
+    assert (dense.eigen_solver_, arpack.eigen_solver_) == ("dense", "arpack")
+    # Same evaluations up to round-off, hence the same bracket.
+    assert arpack.epsilon_ == pytest.approx(dense.epsilon_, rel=1e-12)
+    np.testing.assert_allclose(arpack.eigenvalues_, dense.eigenvalues_, rtol=1e-10)
+    assert arpack.gap_ratio_ == pytest.approx(dense.gap_ratio_, rel=1e-9)
+    np.testing.assert_allclose(
+        projector(arpack.eigenvectors_), projector(dense.eigenvectors_), atol=1e-8
+    )
+
+
+def test_auto_solver_is_recorded(gaussian_10d, monkeypatch):
+    import skaidm._kernels
+
+    small = AnisotropicDiffusionMap().fit(gaussian_10d)
+    assert small.eigen_solver_ == "dense"
+    # The reconstruction rule needs every eigenvalue: dense whatever N.
+    assert AnisotropicDiffusionMap(epsilon="knn").fit(gaussian_10d).eigen_solver_ == (
+        "dense"
+    )
+    monkeypatch.setattr(skaidm._kernels, "DENSE_EIGEN_MAX_ROWS", 100)
+    large = AnisotropicDiffusionMap(random_state=0).fit(gaussian_10d)
+    assert large.eigen_solver_ == "arpack"
+    assert large.epsilon_ == pytest.approx(small.epsilon_, rel=1e-12)
+
+
+def test_float32_kernel_path_matches_float64(gaussian_10d, monkeypatch):
+    """Stated tolerance of the float32 storage: 1e-6 relative on eigenvalues."""
+    import skaidm._kernels
+
+    ref = AnisotropicDiffusionMap(random_state=0).fit(gaussian_10d)
+    monkeypatch.setattr(skaidm._kernels, "FLOAT32_MIN_ROWS", 100)
+    monkeypatch.setattr(skaidm._kernels, "KERNEL_BLOCK_ROWS", 64)
+    for solver in ("dense", "arpack"):
+        f32 = AnisotropicDiffusionMap(eigen_solver=solver, random_state=0).fit(
+            gaussian_10d
+        )
+        assert f32.epsilon_rule_ == "gap"
+        # The ratios differ by ~1e-7, so the search may land elsewhere within its
+        # 0.1% bracket (measured: 1.5e-7 apart).
+        assert f32.epsilon_ == pytest.approx(ref.epsilon_, rel=1e-3)
+        assert f32.gap_ratio_ <= 0.1
+        # At the bandwidth the rule selected for float64:
+        at_ref = AnisotropicDiffusionMap(
+            epsilon=ref.epsilon_,
+            n_components=ref.n_components_,
+            eigen_solver=solver,
+            random_state=0,
+        ).fit(gaussian_10d)
+        np.testing.assert_allclose(at_ref.row_sums_, ref.row_sums_, rtol=1e-6)
+        np.testing.assert_allclose(at_ref.eigenvalues_, ref.eigenvalues_, rtol=1e-6)
+        assert at_ref.gap_ratio_ == pytest.approx(ref.gap_ratio_, rel=1e-6)
+        np.testing.assert_allclose(
+            projector(at_ref.eigenvectors_), projector(ref.eigenvectors_), atol=1e-5
+        )

@@ -3,10 +3,14 @@
 import numpy as np
 import pytest
 
+import skaidm._kernels
 from skaidm._kernels import (
     apply_metric,
+    choose_eigen_solver,
     gap_ratio,
+    kernel_dtype,
     knn_epsilon,
+    median_pair_distance,
     projection_errors,
     search_gap_epsilon,
     squared_distances,
@@ -139,3 +143,109 @@ def test_gap_search_brackets_the_first_crossing(spec_sets):
         D2, 4, threshold=0.1, epsilon_start=0.05, epsilon_stop=1.0
     )
     assert none is None
+
+
+# ------------------------------------------------------------ large-N paths
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 16 rows, so that small matrices exercise the blocked code."""
+    monkeypatch.setattr(skaidm._kernels, "KERNEL_BLOCK_ROWS", 16)
+
+
+def whitened_gaussian(n, r, seed=0):
+    X = np.random.default_rng(seed).normal(size=(n, r))
+    X -= X.mean(axis=0)
+    return X @ np.linalg.inv(np.linalg.cholesky(np.cov(X.T)).T)
+
+
+def test_float32_distances_match_float64(rng, small_blocks):
+    Y = rng.normal(size=(75, 6))
+    D64 = squared_distances(Y)
+    D32 = squared_distances(Y, dtype=np.float32)
+    assert D32.dtype == np.float32
+    assert np.array_equal(D32, D32.T)
+    assert np.all(np.diag(D32) == 0.0)
+    assert np.all(D32 >= 0.0)
+    # Computed in float64, rounded once: float32 rounding of the entries.
+    np.testing.assert_allclose(D32, D64, rtol=1e-7, atol=1e-12)
+
+
+def test_float32_operator_and_eigenvalues_match_float64(small_blocks):
+    """Stated tolerance of the float32 path: 1e-6 relative on the eigenvalues."""
+    X = whitened_gaussian(300, 5)
+    eps = 3.0
+    P64, b64 = symmetric_diffusion_operator(squared_distances(X), eps)
+    P32, b32 = symmetric_diffusion_operator(squared_distances(X, dtype=np.float32), eps)
+    assert P32.dtype == np.float32
+    assert b32.dtype == np.float64
+    np.testing.assert_allclose(b32, b64, rtol=1e-6)
+    np.testing.assert_allclose(P32, P64, rtol=1e-6, atol=1e-9)
+    vals, vecs = top_eigenpairs(P64.copy(), 8)
+    for solver in ("arpack", "dense"):
+        vals32, vecs32 = top_eigenpairs(P32.copy(), 8, solver=solver)
+        assert vals32.dtype == np.float64
+        assert vecs32.dtype == np.float64
+        np.testing.assert_allclose(vals32, vals, rtol=1e-6)
+        # The top-8 eigenspace is well separated here: compare projectors.
+        np.testing.assert_allclose(vecs32 @ vecs32.T, vecs @ vecs.T, atol=1e-5)
+
+
+def test_arpack_matches_dense_eigenvectors(rng):
+    X = rng.normal(size=(250, 4)) * [3.0, 1.7, 1.0, 0.5]
+    P_S, _ = symmetric_diffusion_operator(squared_distances(X), 4.0)
+    vals, vecs = top_eigenpairs(P_S.copy(), 6)
+    vals_a, vecs_a = top_eigenpairs(P_S.copy(), 6, solver="arpack", random_state=rng)
+    np.testing.assert_allclose(vals_a, vals, rtol=1e-12)
+    # Up to sign, column by column (the top 6 eigenvalues are distinct here).
+    assert np.min(np.diff(-vals)) > 1e-3
+    np.testing.assert_allclose(np.abs(np.sum(vecs_a * vecs, axis=0)), 1, atol=1e-9)
+
+
+def test_auto_solver_thresholds():
+    lim = skaidm._kernels.DENSE_EIGEN_MAX_ROWS
+    frac = skaidm._kernels.ARPACK_MAX_FRACTION
+    assert choose_eigen_solver(lim, 52) == "dense"
+    assert choose_eigen_solver(lim + 1, 52) == "arpack"
+    assert choose_eigen_solver(20000, 52) == "arpack"
+    n = 5000
+    assert choose_eigen_solver(n, int(frac * n)) == "arpack"
+    assert choose_eigen_solver(n, int(frac * n) + 1) == "dense"
+    assert choose_eigen_solver(n, n) == "dense"
+    big = skaidm._kernels.FLOAT32_MIN_ROWS
+    assert kernel_dtype(big) == np.float64
+    assert kernel_dtype(big + 1) == np.float32
+
+
+def test_blocked_knn_and_median_match_sorting(rng, small_blocks):
+    X = rng.normal(size=(70, 3))
+    for D2 in (squared_distances(X), squared_distances(X, dtype=np.float32)):
+        for k in (1, 9, 69):
+            kth = np.sort(D2.astype(np.float64), axis=1)[:, k]
+            assert knn_epsilon(D2, k) == pytest.approx(np.median(kth) / 4, rel=1e-15)
+        upper = D2[np.triu_indices(70, 1)]
+        assert median_pair_distance(D2) == pytest.approx(np.median(upper), rel=1e-7)
+    D2 = squared_distances(np.repeat(X[:5], 3, axis=0))
+    upper = D2[np.triu_indices(15, 1)]
+    assert median_pair_distance(D2, positive=True) == pytest.approx(
+        np.median(upper[upper > 0]), rel=1e-15
+    )
+    assert np.isnan(median_pair_distance(np.zeros((4, 4)), positive=True))
+
+
+def test_gap_search_needs_fewer_evaluations_than_bisection(spec_sets):
+    """Same bracket as bisection (see above), fewer eigen-solves."""
+    helix = spec_sets[0]
+    eta = (helix - helix.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(helix.T)).T)
+    D2 = squared_distances(eta)
+    eps, path = search_gap_epsilon(
+        D2, 4, threshold=0.1, epsilon_start=0.05, epsilon_stop=1e4
+    )
+    path = np.asarray(path)
+    scan = np.flatnonzero(path[:, 1] <= 0.1)[0] + 1  # up to the first gapped point
+    # Bisection of a factor-2 bracket to 0.1% takes ceil(log2(log 2 / log 1.001)).
+    bisection = int(np.ceil(np.log2(np.log(2) / np.log1p(1e-3))))
+    assert len(path) - scan < bisection
+    above = path[path[:, 1] > 0.1, 0]
+    assert above.max() < eps <= above.max() * 1.001

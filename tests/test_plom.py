@@ -2,10 +2,13 @@
 
 import math
 
+import joblib
 import numpy as np
 import pytest
 from scipy.special import logsumexp
+from threadpoolctl import threadpool_info, threadpool_limits
 
+import skaidm.plom
 from skaidm import (
     AnisotropicDiffusionMap,
     AttentionPreconditioner,
@@ -13,6 +16,7 @@ from skaidm import (
     WhiteningPCA,
 )
 from skaidm._isde import KDEPotential, auto_n_steps, integrate, kde_bandwidths
+from skaidm.plom import PARALLEL_BLAS_THREADS, realisation_blas_threads
 
 # --------------------------------------------------------------- F2, F3
 
@@ -161,6 +165,58 @@ def test_F9_reproducibility(helix):
     # Each realisation differs from the others.
     assert not np.allclose(a[0], a[1])
     assert not np.allclose(a[1], a[2])
+
+
+# ------------------------------------------------------- BLAS threads
+
+
+def blas_threads():
+    return {
+        info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
+    }
+
+
+def test_realisation_blas_threads_rule():
+    assert realisation_blas_threads(1, 10) is None
+    assert realisation_blas_threads(None, 10) is None
+    assert realisation_blas_threads(2, 10) == PARALLEL_BLAS_THREADS == 1
+    # A single realisation has nothing to share the cores with.
+    assert realisation_blas_threads(2, 1) is None
+    with joblib.parallel_config(n_jobs=2):
+        assert realisation_blas_threads(None, 3) == 1
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "backend", "inside"),
+    [(1, "threading", 2), (2, "threading", 1), (2, "sequential", 2)],
+)
+def test_blas_limit_in_workers_and_restored(
+    helix, monkeypatch, n_jobs, backend, inside
+):
+    """One BLAS thread per realisation when they run side by side, then restored.
+
+    The sequential backend runs one realisation at a time: all threads.
+    """
+    if not blas_threads():
+        pytest.skip("no BLAS visible to threadpoolctl")
+    seen = []
+    original = skaidm.plom.integrate
+
+    def recording(*args, **kwargs):
+        seen.append(blas_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skaidm.plom, "integrate", recording)
+    plom = PLoMSampler(n_jobs=n_jobs, random_state=0).fit(helix)
+    with threadpool_limits(limits=2, user_api="blas"):
+        with joblib.parallel_config(backend=backend):
+            got = plom.sample_whitened(3, random_state=1)
+        assert blas_threads() == {2}
+    assert seen == [{inside}] * 3
+    expected = PLoMSampler(n_jobs=1, random_state=0).fit(helix)
+    np.testing.assert_allclose(
+        got, expected.sample_whitened(3, random_state=1), rtol=1e-10, atol=1e-12
+    )
 
 
 # ------------------------------------------------------------------ F10
