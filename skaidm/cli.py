@@ -267,7 +267,10 @@ def _wavelengths_from_header(header):
 
 
 class _Data(NamedTuple):
-    """Spectra to fit: values, labels and groups (or None), header, wavelengths."""
+    """Spectra to fit: values, labels and groups (or None), header, wavelengths.
+
+    ``source`` names them in messages, ``name`` (the file name alone) in titles.
+    """
 
     X: np.ndarray
     labels: np.ndarray | None
@@ -275,6 +278,7 @@ class _Data(NamedTuple):
     header: list
     wavelengths: np.ndarray | None
     source: str
+    name: str
 
 
 def _load_data(args, progress, groups_column=None):
@@ -283,7 +287,10 @@ def _load_data(args, progress, groups_column=None):
         progress(f"loading {args.input!r}")
         table = _read_table(args.input, "input", groups_column)
         data = _Data(
-            *table, _wavelengths_from_header(table.header), f"input file {args.input!r}"
+            *table,
+            _wavelengths_from_header(table.header),
+            f"input file {args.input!r}",
+            repr(os.path.basename(args.input)),
         )
     else:
         from .datasets import load_usgs_minerals
@@ -301,6 +308,7 @@ def _load_data(args, progress, groups_column=None):
             np.asarray(usgs.groups),
             [str(name) for name in usgs.feature_names],
             np.asarray(usgs.wavelengths),
+            "the built-in USGS library",
             "the built-in USGS library",
         )
     progress(f"{data.X.shape[0]} spectra x {data.X.shape[1]} bands from {data.source}")
@@ -581,7 +589,7 @@ def _report(pipe, data, X_new, labels, weights_note, fmt, progress):
         data.wavelengths,
         good_bands=_good_bands(data.wavelengths),
         labels=labels,
-        title=f"skaidm generate on {data.source}; band weights: {weights_note}",
+        title=f"skaidm generate on {data.name}; band weights: {weights_note}",
     )
     return _render(figure, fmt)
 
@@ -869,6 +877,8 @@ def _sweep(args):
         f"sweeping {n_cells} cells x {args.n_splits} splits (variant={args.variant}, "
         f"metric={args.metric}, {args.n_samples} synthetic spectra per split)"
     )
+    if args.variant == "none" and len(args.alpha) > 1:
+        _warn("--variant none is plain PLoM: alpha has no effect on its cells.")
     rows = _run_grid(args, data, weights, groups, progress)
     best = _best_row(rows)
     image = _heatmap(rows, best, args, fmt) if fmt else None
