@@ -161,8 +161,9 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     n_jobs : int, default=None
         Realisations run in parallel through joblib (``sklearn.utils.parallel``),
         so ``joblib.parallel_config(backend="dask")`` runs them on a Dask cluster.
-        ``None`` means 1 unless in a joblib context. When more than one worker
-        runs, each realisation uses one BLAS thread (threadpoolctl; the previous
+        ``None`` means 1 unless in a joblib context. Threads are preferred (a
+        ``joblib.parallel_config`` backend takes precedence). When more than one
+        worker runs, each realisation uses one BLAS thread (threadpoolctl; the previous
         limit is restored); with one worker (``n_jobs=1`` or a single
         realisation) the realisations run in this process with every BLAS thread.
         See :func:`~skaidm.plom.realisation_blas_threads`. The rows do not depend
@@ -517,7 +518,14 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             # One worker: in this process, with every BLAS thread.
             parallel, limit = Parallel(n_jobs=1, return_as="generator"), nullcontext()
         else:
-            parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+            # Threads by default: the work is BLAS and NumPy ufuncs, which release
+            # the GIL, and threads need neither worker start-up nor copies of the
+            # data (measured on two cores, 20 realisations of the 300 x 50 set:
+            # 0.7-1.1 s with threads, 1.2-1.3 s with warm loky processes). A
+            # joblib.parallel_config backend (loky, Dask, ...) overrides this.
+            parallel = Parallel(
+                n_jobs=self.n_jobs, prefer="threads", return_as="generator"
+            )
             # Thread workers share this process's BLAS: limit it here too, for the
             # whole run, so that the workers' own limits never race.
             limit = threadpool_limits(limits=blas_threads, user_api="blas")

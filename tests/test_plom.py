@@ -219,6 +219,26 @@ def test_blas_limit_in_workers_and_restored(
     )
 
 
+def test_parallel_realisations_prefer_threads(helix, monkeypatch):
+    """Without a joblib context, n_jobs=2 runs realisations in threads here."""
+    import os
+    import threading
+
+    seen = []
+    original = skaidm.plom.integrate
+
+    def recording(*args, **kwargs):
+        seen.append((os.getpid(), threading.get_ident()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skaidm.plom, "integrate", recording)
+    plom = PLoMSampler(n_jobs=2, random_state=0).fit(helix)
+    plom.sample_whitened(3, random_state=1)
+    assert len(seen) == 3
+    assert {pid for pid, _ in seen} == {os.getpid()}
+    assert threading.get_ident() not in {ident for _, ident in seen}
+
+
 # ------------------------------------------------------------------ F10
 
 
