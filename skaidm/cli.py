@@ -362,7 +362,8 @@ def _model_weights(args, data, progress):
         return _class_weights(args.weights, args, n_features), "per-class attention"
     if args.weights is not None:
         progress(f"reading band weights {args.weights!r}")
-        return read_weights(args.weights, n_features=n_features), "weights file"
+        name = repr(os.path.basename(args.weights))
+        return read_weights(args.weights, n_features=n_features), name
     if per_class:
         raise ValueError(
             "--class-counts and --balanced need --weights FILE: the per-class mean "
