@@ -125,8 +125,7 @@ class AnisotropicDiffusionMap(
         1, Soize's 2024 code 0. Generated samples depend only on the span of
         :math:`g`, hence not on :math:`\kappa`; with :math:`\kappa = 1` the Nystrom
         extension of :meth:`transform` needs no division by small eigenvalues.
-    metric : None or array-like of shape (n_features,) or (n_out, n_features), \
-            default=None
+    metric : array-like of shape (n_features,) or (n_out, n_features), default=None
         Kernel distance: ``None`` Euclidean; a 1-D array of non-negative weights
         :math:`w`, :math:`d^2 = \sum_j w_j (x_j - x'_j)^2`; a 2-D factor :math:`R`,
         :math:`d = \|R(x - x')\|` (rows are mapped as ``(x - x') @ R.T``).
