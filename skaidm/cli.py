@@ -26,7 +26,6 @@ import numpy as np
 
 from . import __version__
 from ._io import atomic_write
-from .diffusion import EPSILON_RULES
 
 PROG = "skaidm"
 EXIT_USAGE = 2
@@ -956,6 +955,8 @@ def _weights(args):
 
 def _epsilon(text):
     """An ``--epsilon`` value: a positive number or a rule name."""
+    from .diffusion import EPSILON_RULES  # deferred: keeps start-up light
+
     if text in EPSILON_RULES:
         return text
     try:
