@@ -50,6 +50,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import skaidm
+import skaidm.plom as skaidm_plom
 from skaidm import AnisotropicDiffusionMap, PLoMSampler, WhiteningPCA
 from skaidm._isde import KDEPotential
 from skaidm.datasets import load_usgs_minerals, make_correlated_gaussian, make_helix
@@ -541,13 +542,21 @@ def _probe_threads():
     return blas_threads()
 
 
+def parallel_backend():
+    """How ``PLoMSampler(n_jobs=2)`` runs its realisations, from its source."""
+    import inspect
+
+    source = inspect.getsource(skaidm_plom.PLoMSampler._realisations)
+    return "threads of this process" if 'prefer="threads"' in source else "loky"
+
+
 def sampler_threads(n_jobs, main_threads, worker_threads):
     """BLAS threads of one realisation of ``PLoMSampler(n_jobs=n_jobs)``.
 
     From the sampler's own policy (``skaidm.plom.realisation_blas_threads``,
     when it exists) and the pools probed in this process and in a joblib worker.
     """
-    policy = getattr(skaidm.plom, "realisation_blas_threads", None)
+    policy = getattr(skaidm_plom, "realisation_blas_threads", None)
     blas_main = main_threads.get("openblas", main_threads.get("blas"))
     blas_worker = worker_threads.get("openblas", worker_threads.get("blas"))
     if n_jobs == 1:
@@ -1218,7 +1227,8 @@ def write_page(
         lines += [
             "## d. Parallel realisations",
             "",
-            f"`PLoMSampler(n_jobs=1)` against `n_jobs=2` (joblib, loky), "
+            f"`PLoMSampler(n_jobs=1)` against `n_jobs=2` (joblib, with the "
+            f"sampler's own backend preference: {parallel_backend()}), "
             f"{PARALLEL_REALISATIONS} realisations, after a warm-up call that starts "
             "the workers; default gap rule fits. BLAS threads of a realisation: "
             f"n_jobs=1: {par[0]['threads_n_jobs_1']}; n_jobs=2: "
