@@ -89,12 +89,11 @@ def page_id(path):
     return path.relative_to(ROOT).as_posix()
 
 
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
+@pytest.mark.parametrize(
+    "page", [page for page in PAGES if python_blocks(page)], ids=page_id
+)
 def test_code_examples_run(page, tmp_path, monkeypatch):
-    blocks = python_blocks(page)
-    if not blocks:
-        pytest.skip(f"{page.name} has no Python example")
-    text = "\n".join(source for _, source in blocks)
+    text = "\n".join(source for _, source in python_blocks(page))
     for module in OPTIONAL:
         if re.search(rf"^\s*(>>> )?(import|from) {module}\b", text, re.MULTILINE):
             require(module)
