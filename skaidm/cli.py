@@ -1102,7 +1102,10 @@ def _add_sweep(sub, parents):
         description="Score every (alpha, epsilon) cell by cross-validation: fit "
         "on the training splits, generate spectra, compare them with the held-out "
         "split (GroupKFold: the spectra of one physical sample stay together). "
-        "Prints the table with the best cell marked.",
+        "Prints the table with the best cell marked. Without --weights, the "
+        "fallback band weights are computed once from all spectra and labels, "
+        "held-out splits included: the cells share them, so their ranking is fair, "
+        "but absolute scores are slightly optimistic.",
     )
     sweep.add_argument(
         "--alpha",
