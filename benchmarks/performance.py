@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/performance.py              # about 30 minutes on 2 cores
+    python benchmarks/performance.py              # 5 minutes on 2 idle cores, 25 busy
     python benchmarks/performance.py --max-n 2000 # a quick run, a few minutes
 
 It writes ``docs/performance.md``, ``docs/performance.csv`` (every measurement, long
@@ -68,7 +68,7 @@ SCALING_R_N = 1000
 LARGE_R = 50
 ROOFLINE_SIZES = ((300, 50), (860, 49), (1000, 100), (1000, 285), (2000, 285))
 ROOFLINE_TARGET_SIZE = (1000, 285)
-PARALLEL_REALISATIONS = 4
+PARALLEL_REALISATIONS = 8
 
 TARGETS = {
     "speedup_b": 10.0,
@@ -635,6 +635,15 @@ def machine_lines():
             text=True,
             check=True,
         ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "skaidm", "benchmarks"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if dirty:
+            commit += " with uncommitted changes"
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     try:
@@ -1126,8 +1135,14 @@ def write_page(
     worker_threads,
     have_scaling_png,
 ):
-    command = "python benchmarks/performance.py" + (
-        f" --max-n {args.max_n}" if args.max_n != SCALING_N[-1] else ""
+    command = "python benchmarks/performance.py" + "".join(
+        f" --{name.replace('_', '-')} {value:g}"
+        for name, value, default in (
+            ("max_n", args.max_n, SCALING_N[-1]),
+            ("repeats", args.repeats, REPEATS),
+            ("realisations", args.realisations, N_REALISATIONS),
+        )
+        if value != default
     )
     lines = [
         "# Performance: speed and memory",
