@@ -122,14 +122,18 @@ def test_projection_errors_match_lstsq(rng):
     assert errors[0] == pytest.approx(1.0, rel=1e-12)
 
 
-def test_gap_search_brackets_the_first_crossing(spec_sets):
-    helix = spec_sets[0]
+def _helix_gap_search(helix):
+    """Gap search (m = 4, ratio 0.1) on the whitened helix: (D2, epsilon, path)."""
     eta = (helix - helix.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(helix.T)).T)
     D2 = squared_distances(eta)
     eps, path = search_gap_epsilon(
         D2, 4, threshold=0.1, epsilon_start=0.05, epsilon_stop=1e4
     )
-    path = np.asarray(path)
+    return D2, eps, np.asarray(path)
+
+
+def test_gap_search_brackets_the_first_crossing(spec_sets):
+    D2, eps, path = _helix_gap_search(spec_sets[0])
     below = path[path[:, 1] <= 0.1, 0]
     above = path[path[:, 1] > 0.1, 0]
     # The returned value is the smallest evaluated bandwidth with a gap, and the
@@ -236,13 +240,7 @@ def test_blocked_knn_and_median_match_sorting(rng, small_blocks):
 
 def test_gap_search_needs_fewer_evaluations_than_bisection(spec_sets):
     """Same bracket as bisection (see above), fewer eigen-solves."""
-    helix = spec_sets[0]
-    eta = (helix - helix.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(helix.T)).T)
-    D2 = squared_distances(eta)
-    eps, path = search_gap_epsilon(
-        D2, 4, threshold=0.1, epsilon_start=0.05, epsilon_stop=1e4
-    )
-    path = np.asarray(path)
+    _, eps, path = _helix_gap_search(spec_sets[0])
     scan = np.flatnonzero(path[:, 1] <= 0.1)[0] + 1  # up to the first gapped point
     # Bisection of a factor-2 bracket to 0.1% takes ceil(log2(log 2 / log 1.001)).
     bisection = int(np.ceil(np.log2(np.log(2) / np.log1p(1e-3))))
