@@ -371,12 +371,48 @@ def plot_spectra(
     return ax
 
 
+def _zoom_to_bulk(ax, x, y, quantile=0.01, ratio=5.0):
+    """Zoom onto the bulk of the points when a few outliers would flatten it.
+
+    If the central ``1 - 2 quantile`` of either coordinate spans less than
+    ``1 / ratio`` of its full range, the view is set to that central range (with
+    a 25% margin) and the number of rows left outside is written on the axes.
+    Returns that number (0 when the view is left as it is).
+    """
+    limits, zoom = [], False
+    for values in (x, y):
+        lo, hi = np.quantile(values, [quantile, 1.0 - quantile])
+        full = float(np.ptp(values))
+        pad = 0.25 * (hi - lo) if hi > lo else 0.05 * full
+        limits.append((lo - pad, hi + pad))
+        zoom |= full > 0 and (hi - lo) < full / ratio
+    if not zoom:
+        return 0
+    (x0, x1), (y0, y1) = limits
+    outside = int(np.count_nonzero((x < x0) | (x > x1) | (y < y0) | (y > y1)))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.text(
+        0.98,
+        0.02,
+        f"{outside} outlying row(s) outside the view",
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize="small",
+    )
+    return outside
+
+
 def plot_diffusion_coordinates(diffusion_map, labels=None, ax=None):
     """Scatter the 2nd against the 3rd diffusion coordinate of the training rows.
 
     The first coordinate of a diffusion map is constant (eigenvalue 1); the
     2nd and 3rd (``embedding_[:, 1]`` and ``embedding_[:, 2]``) show the
-    leading structure of the data.
+    leading structure of the data. With a small bandwidth these coordinates can
+    single out a few isolated rows; when the central 98% of the rows spans less
+    than a fifth of a coordinate's range, the view zooms onto them and says how
+    many rows lie outside.
 
     Parameters
     ----------
@@ -441,6 +477,7 @@ def plot_diffusion_coordinates(diffusion_map, labels=None, ax=None):
                 va="top",
                 fontsize="small",
             )
+    _zoom_to_bulk(ax, x, y)
     ax.ticklabel_format(style="sci", scilimits=(-2, 3), useMathText=True)
     ax.set_xlabel("diffusion coordinate 2")
     ax.set_ylabel("diffusion coordinate 3")

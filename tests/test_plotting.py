@@ -352,3 +352,32 @@ def test_plot_report_bad_input(fitted, usgs):
         plotting.plot_report(pipe[:-1], X, synthetic, wavelengths)
     with pytest.raises(ValueError, match="synthetic has 284 bands"):
         plotting.plot_report(pipe, X, synthetic[:, 1:], wavelengths)
+
+
+def test_diffusion_coordinates_zoom_onto_the_bulk_past_outliers():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=500), rng.normal(size=500)
+    x[:3] = [60.0, 80.0, -70.0]  # three isolated rows flatten the bulk
+    _, ax = plt.subplots()
+    ax.scatter(x, y)
+    outside = plotting._zoom_to_bulk(ax, x, y)
+    x0, x1 = ax.get_xlim()
+    # The view holds the central 98% of the rows, not the outliers ...
+    assert x1 - x0 < 20
+    assert np.count_nonzero((x >= x0) & (x <= x1)) >= 0.98 * x.size
+    # ... and counts exactly the rows it leaves out.
+    y0, y1 = ax.get_ylim()
+    assert outside == np.count_nonzero((x < x0) | (x > x1) | (y < y0) | (y > y1))
+    assert outside >= 3
+    assert any("outside the view" in t.get_text() for t in ax.texts)
+
+
+def test_diffusion_coordinates_keep_the_full_view_without_outliers():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=500), rng.normal(size=500)
+    _, ax = plt.subplots()
+    ax.scatter(x, y)
+    limits = ax.get_xlim(), ax.get_ylim()
+    assert plotting._zoom_to_bulk(ax, x, y) == 0
+    assert (ax.get_xlim(), ax.get_ylim()) == limits
+    assert not ax.texts
