@@ -428,9 +428,12 @@ def search_gap_epsilon(
             random_state=random_state,
         )
         lam = result[0] if return_eigenpairs else result
-        if return_eigenpairs:
-            pairs[eps] = result
         value = gap_ratio(lam, m)
+        if return_eigenpairs and value <= threshold:
+            # The result is a bandwidth evaluated with a gap; keep only the latest
+            # such pairs (one N x (m + 1) array, not one per evaluation).
+            pairs.clear()
+            pairs[eps] = result
         path.append((eps, value))
         logger.debug("gap search: epsilon=%.6g ratio=%.4g", eps, value)
         return value

@@ -247,3 +247,25 @@ def test_gap_search_needs_fewer_evaluations_than_bisection(spec_sets):
     assert len(path) - scan < bisection
     above = path[path[:, 1] > 0.1, 0]
     assert above.max() < eps <= above.max() * 1.001
+
+
+def test_gap_search_returns_the_eigenpairs_at_the_selected_bandwidth(spec_sets):
+    helix = spec_sets[0]
+    eta = (helix - helix.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(helix.T)).T)
+    D2 = squared_distances(eta)
+    eps, path, pairs = search_gap_epsilon(
+        D2,
+        4,
+        threshold=0.1,
+        epsilon_start=0.05,
+        epsilon_stop=1e4,
+        solver="arpack",
+        random_state=np.random.default_rng(0),
+        return_eigenpairs=True,
+    )
+    assert eps == min(e for e, ratio in path if ratio <= 0.1)
+    lam, phi = pairs
+    P_S, _ = symmetric_diffusion_operator(D2, eps)
+    lam_ref = np.linalg.eigvalsh(P_S)[::-1][:5]
+    np.testing.assert_allclose(lam, lam_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(P_S @ phi, phi * lam, atol=1e-8)
