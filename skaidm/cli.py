@@ -105,19 +105,23 @@ class _Progress:
 # ---------------------------------------------------------------------------
 
 
-def _write_spectra(path, X, header):
-    """Write spectra as CSV: the header, then one row per spectrum (exact floats)."""
+def _write_csv(path, header, rows):
+    """Write a CSV file atomically: the header, then the rows (iterables of cells)."""
 
     def write(f):
         text = io.TextIOWrapper(f, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(header)
-        for row in X:
-            writer.writerow([repr(float(v)) for v in row])
+        writer.writerows(rows)
         text.flush()
         text.detach()
 
     atomic_write(path, write)
+
+
+def _write_spectra(path, X, header):
+    """Write spectra as CSV: the header, then one row per spectrum (exact floats)."""
+    _write_csv(path, header, ([repr(float(v)) for v in row] for row in X))
 
 
 def _is_number(cell):
@@ -788,18 +792,12 @@ def _write_sweep_table(path, rows):
     def cell(value):
         return value if isinstance(value, str) else repr(float(value))
 
-    def write(f):
-        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            values = [row["alpha"], row["epsilon"], row["mean"], row["std"]]
-            values += [*row["scores"], row["epsilon_fitted"], row["m_fitted"]]
-            writer.writerow([*map(cell, values), row["metric"]])
-        text.flush()
-        text.detach()
+    def cells(row):
+        values = [row["alpha"], row["epsilon"], row["mean"], row["std"]]
+        values += [*row["scores"], row["epsilon_fitted"], row["m_fitted"]]
+        return [*map(cell, values), row["metric"]]
 
-    atomic_write(path, write)
+    _write_csv(path, header, map(cells, rows))
 
 
 def _print_sweep_table(rows, best, args, data):
