@@ -371,6 +371,11 @@ def plot_spectra(
     return ax
 
 
+def _placeholder(ax, text):
+    """Say in the middle of an empty panel why it has nothing to show."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+
+
 def _zoom_to_bulk(ax, x, y, quantile=0.01, ratio=5.0):
     """Zoom onto the bulk of the points when a few outliers would flatten it.
 
@@ -712,14 +717,7 @@ def plot_report(
     ax_spectra.set_ylim(low, high + 0.25 * (high - low))  # room for the legend
     ax_spectra.legend(loc="upper center", fontsize="small", ncols=3)
     if weights is None:
-        ax_weights.text(
-            0.5,
-            0.5,
-            "plain PLoM (variant 'none'): no band weights",
-            ha="center",
-            va="center",
-            transform=ax_weights.transAxes,
-        )
+        _placeholder(ax_weights, "plain PLoM (variant 'none'): no band weights")
         ax_weights.set_title("Band weights")
     else:
         plot_band_weights(weights, wavelengths, good_bands, ax=ax_weights)
@@ -736,13 +734,9 @@ def plot_report(
     if sampler.diffusion_map_.embedding_.shape[1] >= 3:
         plot_diffusion_coordinates(sampler, labels=labels, ax=ax_coordinates)
     else:
-        ax_coordinates.text(
-            0.5,
-            0.5,
+        _placeholder(
+            ax_coordinates,
             f"m = {sampler.diffusion_map_.n_components_}: fewer than 3 coordinates",
-            ha="center",
-            va="center",
-            transform=ax_coordinates.transAxes,
         )
     figure.suptitle(
         f"{title}\n{_report_numbers(sampler, variant, attention, X_new.shape[0])}"
