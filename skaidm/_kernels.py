@@ -273,6 +273,63 @@ def top_eigenpairs(P_S, k, *, solver="dense", values_only=False, random_state=No
     return vals, vecs[:, order]
 
 
+def nystrom_average(Y, Y_ref, vectors, epsilon, *, block_rows=1024):
+    r"""Kernel-weighted averages of vectors on reference rows (Nystrom extension).
+
+    For each row :math:`y` of ``Y``,
+
+    .. math::
+
+        a(y) = \sum_j \frac{k(y, y_j)}{\sum_l k(y, y_l)}\, v(y_j), \qquad
+        \beta(y) = \sum_l k(y, y_l), \qquad
+        k(y, y') = \exp\!\Big(-\frac{\|y - y'\|^2}{4\varepsilon}\Big),
+
+    where :math:`y_j` are the rows of ``Y_ref`` and :math:`v(y_j)` the rows of
+    ``vectors``: the row of the transition matrix of ``Y`` against ``Y_ref`` times
+    ``vectors``. Rows are processed by blocks, so the only temporary is one
+    ``block_rows`` x ``len(Y_ref)`` float64 array (never ``len(Y)`` x
+    ``len(Y_ref)``). Each row of squared distances is shifted by its minimum before
+    the exponential: the normalised weights are unchanged, the largest weight is
+    exactly 1 and their sum never underflows, so rows far from every reference row
+    get the average over their nearest reference rows, never NaN.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_features)
+        Rows to extend to, in the space where the kernel distance is Euclidean
+        (see :func:`apply_metric`).
+    Y_ref : ndarray of shape (n_ref, n_features)
+        Reference rows, same space.
+    vectors : ndarray of shape (n_ref, k)
+        Values on the reference rows.
+    epsilon : float
+        Bandwidth, paper convention.
+    block_rows : int, default=1024
+        Rows of ``Y`` per block.
+
+    Returns
+    -------
+    averages : ndarray of shape (n_samples, k)
+        :math:`a(y)` for each row.
+    degrees : ndarray of shape (n_samples,)
+        :math:`\beta(y)`, the kernel degree of each row against the reference
+        rows; may underflow to 0 for a row very far from all of them.
+    """
+    averages = np.empty((Y.shape[0], vectors.shape[1]))
+    degrees = np.empty(Y.shape[0])
+    scale = -1.0 / (4.0 * epsilon)
+    for start in range(0, Y.shape[0], block_rows):
+        rows = slice(start, start + block_rows)
+        D2 = squared_distances(Y[rows], Y_ref)
+        nearest = D2.min(axis=1)
+        D2 -= nearest[:, None]
+        W = np.exp(D2 * scale, out=D2)
+        total = W.sum(axis=1)
+        averages[rows] = (W @ vectors) / total[:, None]
+        degrees[rows] = total * np.exp(nearest * scale)
+    return averages, degrees
+
+
 def knn_epsilon(D2, n_neighbors):
     r"""Bandwidth from the distance to the k-th nearest neighbour.
 

@@ -22,6 +22,7 @@ from ._kernels import (
     kernel_dtype,
     knn_epsilon,
     median_pair_distance,
+    nystrom_average,
     projection_errors,
     search_gap_epsilon,
     squared_distances,
@@ -38,6 +39,16 @@ EPSILON_RULES = ("auto", "gap", "knn")
 N_COMPONENTS_RULES = ("auto", "gap", "reconstruction")
 EIGEN_SOLVERS = ("auto", "dense", "arpack")
 
+# n_landmarks="auto": the dense kernel up to this many rows, AUTO_N_LANDMARKS
+# landmarks above. Measured on two cores (docs/performance.md, docs/landmarks.md):
+# the dense fit of 20000 x 285 rows (r = 50) takes about 60 s and 3.4 GB; two float32
+# N x N matrices exceed 8 GB past about 40000 rows.
+AUTO_DENSE_MAX_ROWS = 20000
+AUTO_N_LANDMARKS = 20000
+
+# Fewest landmarks accepted (the diffusion map needs three rows, as fit does).
+MIN_LANDMARKS = 3
+
 # The gap search scans epsilon from the knn bandwidth upwards and gives up this many
 # times the median squared distance / 4 above it: at that point the kernel is linear
 # in d^2 to four digits, so a whitened isotropic cloud has long shown its plateau.
@@ -47,8 +58,8 @@ GAP_SEARCH_SPAN = 1e4
 # absolute tolerance (whitening reaches ~1e-12; anything else is far off).
 WHITENED_ATOL = 1e-6
 
-# Rows of new data processed at once by the Nystrom extension (bounds memory to
-# TRANSFORM_BLOCK x n_samples_fit doubles).
+# Rows processed at once by the Nystrom extension, in transform and in the landmark
+# fit (bounds its memory to TRANSFORM_BLOCK x n_landmarks doubles).
 TRANSFORM_BLOCK = 1024
 
 
@@ -158,8 +169,34 @@ class AnisotropicDiffusionMap(
         float64; Lanczos in float64 with float32 products): half the memory
         (about 2 x 1.6 GB at :math:`N = 20000`) and faster products, with
         eigenvalues within about 1e-6 relative of the float64 computation.
+    n_landmarks : int, "auto" or None, default="auto"
+        Rows on which the kernel operator is built and diagonalised:
+
+        - ``None``: all :math:`N` rows (the dense :math:`N \times N` kernel).
+        - an int :math:`L \ge 3`: a uniform random subset of :math:`\min(L, N)`
+          rows drawn from ``random_state`` (the landmarks, ``landmarks_``). The
+          bandwidth and dimension rules and the eigenpairs run on the
+          :math:`L \times L` landmark operator exactly as they would on an
+          :math:`L`-row training set; the eigenvectors are then extended to all
+          :math:`N` rows by the Nystrom formula of the Notes, by blocks of
+          ``TRANSFORM_BLOCK`` rows. Memory is bounded by the :math:`L \times L`
+          matrices plus one ``TRANSFORM_BLOCK`` x :math:`L` block, whatever
+          :math:`N`; no :math:`N \times N` array is formed. With :math:`L \ge N`
+          every row is a landmark and the result is the dense one up to round-off.
+        - ``"auto"``: ``None`` up to ``AUTO_DENSE_MAX_ROWS`` = 20000 rows,
+          ``AUTO_N_LANDMARKS`` = 20000 landmarks above (the dense fit of 20000 rows
+          takes about 1 minute and 3.4 GB on two cores; the dense kernel of 50000
+          rows would not fit in 16 GB).
+
+        A uniform subset keeps the density of the data, which the diffusion
+        operator depends on; the rules see only the landmarks, so ``epsilon_``
+        is the bandwidth they select for :math:`L` rows (the gap rule picks a
+        larger one for fewer rows), and the ``"reconstruction"`` rule for
+        :math:`m` uses the :math:`L \times L` spectrum and the landmark rows.
+        ``reconstruction_error_`` is always measured on all :math:`N` rows.
     random_state : int, RandomState instance or None, default=None
-        Seeds the start vector of ARPACK; the dense solver is deterministic.
+        Seeds the start vector of ARPACK and the choice of landmarks; the dense
+        solver is deterministic.
 
     Attributes
     ----------
@@ -178,14 +215,24 @@ class AnisotropicDiffusionMap(
     eigenvalues_ : ndarray of shape (n_components_,)
         :math:`1 = \lambda_1 \ge \dots \ge \lambda_m > 0`.
     gap_ratio_ : float
-        :math:`\lambda_{m+1}/\lambda_m` (nan when :math:`m = N`).
+        :math:`\lambda_{m+1}/\lambda_m` (nan when :math:`m = N`, or :math:`m = L`
+        with landmarks).
     eigenvectors_ : ndarray of shape (n_samples_fit, n_components_)
         Right eigenvectors :math:`\psi` of the transition matrix, normalised by
         :math:`\psi^T b\,\psi = I`, deterministic signs; the first is constant.
+        With landmarks: the Nystrom extension to every training row of the
+        eigenvectors of the landmark transition matrix, which are normalised by
+        :math:`\psi_L^T b_L\,\psi_L = I` on the landmarks.
     embedding_ : ndarray of shape (n_samples_fit, n_components_)
         The basis :math:`g = \psi\,\mathrm{diag}(\lambda^\kappa)` on the training rows.
     row_sums_ : ndarray of shape (n_samples_fit,)
-        Kernel degrees :math:`b_i = \sum_j k(x_i, x_j)`.
+        Kernel degrees :math:`b_i = \sum_j k(x_i, x_j)`; with landmarks, the sum
+        runs over the landmarks :math:`x_j`.
+    landmarks_ : ndarray of shape (n_landmarks_,)
+        Increasing indices of the training rows the operator was built on (all
+        rows, ``arange(n_samples_fit)``, for the dense kernel).
+    n_landmarks_ : int
+        Number of landmarks :math:`L` (:math:`N` for the dense kernel).
     reconstruction_error_ : float
         :math:`\|X_c - \Pi_m X_c\|_F / \|X_c\|_F` of the training data with the kept
         basis (always computed).
@@ -228,7 +275,27 @@ class AnisotropicDiffusionMap(
 
     which reproduces :math:`g` on the training rows exactly (:math:`P\psi =
     \psi\Lambda`); :meth:`transform` applies it row by row to every input, training
-    rows included. :meth:`inverse_transform` is the least-squares decoder
+    rows included.
+
+    With landmarks :math:`x_{l_1}, \dots, x_{l_L}` (a uniform random subset of the
+    training rows), :math:`K`, :math:`b`, :math:`P_S`, :math:`\lambda` and
+    :math:`\psi_L` are those of the :math:`L` landmark rows, and every training
+    row :math:`x_i` gets
+
+    .. math::
+
+        \psi_a(x_i) = \frac{1}{\lambda_a}\sum_{j=1}^{L}
+            \frac{k(x_i, x_{l_j})}{\sum_{k=1}^{L} k(x_i, x_{l_k})}\,
+            \psi_{L,a}(x_{l_j}), \qquad
+        b_i = \sum_{j=1}^{L} k(x_i, x_{l_j}),
+
+    the Nystrom extension of the eigenfunctions of the landmark Markov operator [4]_.
+    It equals :math:`\psi_L` on the landmarks (:math:`P_L\psi_L =
+    \psi_L\Lambda`); on the other rows it approximates the eigenvectors of the
+    full :math:`N \times N` operator at the same bandwidth to the Monte Carlo error
+    of an :math:`L`-point discretisation (measured in docs/landmarks.md).
+    :meth:`transform` averages over the landmarks, so it reproduces ``embedding_``
+    on the training rows. :meth:`inverse_transform` is the least-squares decoder
     :math:`G\,z_d^T` with :math:`z_d = X^T g (g^T g)^{-1}` (PLoM_SPEC step 6),
     computed as :math:`\Lambda^{-\kappa}\,\mathrm{lstsq}(\psi, X)` so that the
     conditioning of :math:`\lambda^\kappa` never enters a solve.
@@ -243,6 +310,9 @@ class AnisotropicDiffusionMap(
     .. [3] C. Soize and R. Ghanem, "Probabilistic learning on manifolds with
        partition", Int. J. Numer. Methods Eng. 123 (2022) 268-290,
        :doi:`10.1002/nme.6856`.
+    .. [4] C. Fowlkes, S. Belongie, F. Chung and J. Malik, "Spectral grouping
+       using the Nystrom method", IEEE Trans. Pattern Anal. Mach. Intell. 26
+       (2004) 214-225, :doi:`10.1109/TPAMI.2004.1262185`.
 
     Examples
     --------
@@ -268,6 +338,7 @@ class AnisotropicDiffusionMap(
         gap_threshold=0.1,
         reconstruction_tol=0.2,
         eigen_solver="auto",
+        n_landmarks="auto",
         random_state=None,
     ):
         self.epsilon = epsilon
@@ -278,6 +349,7 @@ class AnisotropicDiffusionMap(
         self.gap_threshold = gap_threshold
         self.reconstruction_tol = reconstruction_tol
         self.eigen_solver = eigen_solver
+        self.n_landmarks = n_landmarks
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
@@ -323,6 +395,31 @@ class AnisotropicDiffusionMap(
             raise ValueError(
                 f"eigen_solver={self.eigen_solver!r} must be one of {EIGEN_SOLVERS}."
             )
+        L = self.n_landmarks
+        if isinstance(L, str):
+            if L != "auto":
+                raise ValueError(
+                    f"n_landmarks={L!r} is not a known rule; use None (all rows), "
+                    f"'auto' or an int >= {MIN_LANDMARKS}."
+                )
+        elif L is not None and not (is_int(L) and L >= MIN_LANDMARKS):
+            raise ValueError(
+                f"n_landmarks={L!r} must be None (all rows, dense kernel), 'auto' or "
+                f"an int >= {MIN_LANDMARKS} (the number of landmark rows)."
+            )
+
+    def _landmarks(self, n_samples, rng):
+        """Sorted landmark indices, or None for the dense kernel on all rows."""
+        L = self.n_landmarks
+        if L == "auto":
+            L = AUTO_N_LANDMARKS if n_samples > AUTO_DENSE_MAX_ROWS else None
+        if L is None:
+            return None
+        # Uniform without replacement: the landmarks keep the density of the data,
+        # which the diffusion operator depends on (docs/landmarks.md compares
+        # farthest-point sampling). Sorted, so that L >= N gives the rows in order.
+        L = min(int(L), n_samples)
+        return np.sort(rng.choice(n_samples, size=L, replace=False))
 
     def _check_metric(self, n_features):
         if self.metric is None:
@@ -378,15 +475,26 @@ class AnisotropicDiffusionMap(
         metric = self._check_metric(n_features)
         rng = check_random_state(self.random_state)
         arpack_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        landmarks = self._landmarks(n_samples, rng)
+        # The operator is built on X_op: all rows, or the landmarks.
+        X_op = X if landmarks is None else X[landmarks]
+        n_op = X_op.shape[0]
+        rows_name = "n_samples" if landmarks is None else "landmarks (n_landmarks)"
 
-        D2 = squared_distances(apply_metric(X, metric), dtype=kernel_dtype(n_samples))
+        D2 = squared_distances(apply_metric(X_op, metric), dtype=kernel_dtype(n_op))
         if not D2.max() > 0:
             raise ValueError(
                 "All rows are identical in the kernel metric (for example one "
                 "spectrum repeated, or a metric that is zero on the data): the "
                 "diffusion map needs distinct rows."
+                + (
+                    ""
+                    if landmarks is None
+                    else f" (checked on the {n_op} landmarks; use more landmarks "
+                    "if the data holds only a few distinct rows)"
+                )
             )
-        self.n_neighbors_ = int(min(self.n_neighbors, n_samples - 1))
+        self.n_neighbors_ = int(min(self.n_neighbors, n_op - 1))
 
         eps_rule, m_rule = self.epsilon, self.n_components
         if eps_rule == "auto":
@@ -396,16 +504,18 @@ class AnisotropicDiffusionMap(
 
         m_gap = n_features + 1
         if isinstance(self.n_components, numbers.Integral):
-            if self.n_components > n_samples:
+            if self.n_components > n_op:
                 raise ValueError(
-                    f"n_components={self.n_components} exceeds n_samples={n_samples}: "
-                    "a diffusion map on N rows has at most N basis vectors."
+                    f"n_components={self.n_components} exceeds {rows_name}={n_op}: "
+                    f"a diffusion map on {n_op} rows has at most {n_op} basis vectors."
+                    + ("" if landmarks is None else " Use more landmarks.")
                 )
-        elif self.n_components == "gap" and m_gap > n_samples:
+        elif self.n_components == "gap" and m_gap > n_op:
             raise ValueError(
                 f'n_components="gap" needs m = n_features + 1 = {m_gap} basis vectors '
-                f"but only n_samples={n_samples} rows were given; use "
-                'n_components="reconstruction" or an int <= n_samples.'
+                f"but only {rows_name}={n_op} rows were given; use "
+                f'n_components="reconstruction" or an int <= {n_op}'
+                + ("." if landmarks is None else ", or more landmarks.")
             )
 
         epsilon_given = not isinstance(self.epsilon, str)
@@ -430,14 +540,14 @@ class AnisotropicDiffusionMap(
             epsilon, self.epsilon_rule_ = eps_knn, knn_rule
         else:
             epsilon, reason = None, None
-            if m_gap + 1 > n_samples:
+            if m_gap + 1 > n_op:
                 reason = (
                     f"the gap rule needs m + 1 = n_features + 2 = {m_gap + 1} "
-                    f"eigenvalues but there are only n_samples={n_samples} rows"
+                    f"eigenvalues but there are only {rows_name}={n_op} rows"
                 )
             else:
                 median_d2 = median_pair_distance(D2)
-                search_solver = self._solver(n_samples, m_gap + 1)
+                search_solver = self._solver(n_op, m_gap + 1)
                 epsilon, path, *search_pairs = search_gap_epsilon(
                     D2,
                     m_gap,
@@ -484,14 +594,14 @@ class AnisotropicDiffusionMap(
         del D2  # overwritten by P_S
         if isinstance(self.n_components, numbers.Integral):
             m_rule = "given"
-            k = min(self.n_components + 1, n_samples)
+            k = min(self.n_components + 1, n_op)
         elif m_rule == "gap":
-            k = min(m_gap + 1, n_samples)
+            k = min(m_gap + 1, n_op)
         else:
             # The reconstruction rule may need any number of vectors: the whole
             # spectrum.
-            k = n_samples
-        self.eigen_solver_ = self._solver(n_samples, k)
+            k = n_op
+        self.eigen_solver_ = self._solver(n_op, k)
         if (
             search_pairs is not None
             and self.epsilon_rule_ == "gap"
@@ -511,6 +621,7 @@ class AnisotropicDiffusionMap(
         # g = lambda^kappa psi would vanish.
         n_valid = int(np.sum(lam > NULL_EIGENVALUE))
         psi = _flip_signs(phi[:, :n_valid] / np.sqrt(b)[:, None])
+        del phi
         if m_rule == "given":
             m = self.n_components
             if m > n_valid:
@@ -522,7 +633,9 @@ class AnisotropicDiffusionMap(
         elif m_rule == "gap":
             m = min(m_gap, n_valid)
         else:
-            errors = projection_errors(psi, X)
+            # On the operator's rows (the landmarks, if any): the whole spectrum
+            # of the N x N operator is what landmarks avoid.
+            errors = projection_errors(psi, X_op)
             reached = np.flatnonzero(errors <= self.reconstruction_tol)
             if reached.size:
                 m = int(reached[0]) + 1
@@ -542,6 +655,21 @@ class AnisotropicDiffusionMap(
         self.gap_ratio_ = gap_ratio(lam, m)
         lam = lam[:m]
         psi = psi[:, :m]
+        if landmarks is None:
+            self.landmarks_ = np.arange(n_samples)
+        else:
+            # Nystrom extension to every training row (landmarks included, where it
+            # gives back psi to round-off): psi(x_i) = (P_iL psi_L) / lambda.
+            psi, b = nystrom_average(
+                apply_metric(X, metric),
+                apply_metric(X_op, metric),
+                psi,
+                self.epsilon_,
+                block_rows=TRANSFORM_BLOCK,
+            )
+            psi /= lam
+            self.landmarks_ = landmarks
+        self.n_landmarks_ = len(self.landmarks_)
         self.eigenvalues_ = lam
         self.eigenvectors_ = psi
         self.embedding_ = psi * lam**self.kappa
@@ -561,13 +689,15 @@ class AnisotropicDiffusionMap(
         )
         logger.info(
             "diffusion map: epsilon=%.6g (%s), m=%d (%s), gap ratio %.3g, "
-            "reconstruction error %.3g",
+            "reconstruction error %.3g, %d of %d rows as landmarks",
             self.epsilon_,
             self.epsilon_rule_,
             self.n_components_,
             self.n_components_rule_,
             self.gap_ratio_,
             self.reconstruction_error_,
+            self.n_landmarks_,
+            n_samples,
         )
         return self
 
@@ -592,8 +722,10 @@ class AnisotropicDiffusionMap(
                 \frac{k(x, x_j)}{\sum_l k(x, x_l)}\,\psi_a(x_j)
 
         applied to every row (training rows included, for which it equals
-        ``embedding_``). Rows far from the training data are handled in log-space:
-        they get the coordinates of their nearest training rows, never NaN.
+        ``embedding_``), the sum running over the landmarks :math:`x_j` (all
+        training rows for the dense kernel). Rows far from the training data are
+        handled in log-space: they get the coordinates of their nearest landmarks,
+        never NaN. Rows are processed by blocks of ``TRANSFORM_BLOCK``.
 
         Parameters
         ----------
@@ -608,18 +740,19 @@ class AnisotropicDiffusionMap(
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         metric = self._check_metric(self.n_features_in_)
-        Y_fit = apply_metric(self.X_fit_, metric)
-        scale = (self.eigenvalues_ ** (self.kappa - 1.0))[None, :]
-        G = np.empty((X.shape[0], self.n_components_))
-        for start in range(0, X.shape[0], TRANSFORM_BLOCK):
-            rows = slice(start, start + TRANSFORM_BLOCK)
-            D2 = squared_distances(apply_metric(X[rows], metric), Y_fit)
-            # Shift by the row minimum: the normalised kernel is unchanged and the
-            # largest entry is exactly 1, so the row sum never underflows.
-            D2 -= D2.min(axis=1, keepdims=True)
-            W = np.exp(D2 * (-1.0 / (4.0 * self.epsilon_)), out=D2)
-            W /= W.sum(axis=1, keepdims=True)
-            G[rows] = (W @ self.eigenvectors_) * scale
+        if self.n_landmarks_ == self.X_fit_.shape[0]:
+            X_ref, psi_ref = self.X_fit_, self.eigenvectors_
+        else:
+            X_ref = self.X_fit_[self.landmarks_]
+            psi_ref = self.eigenvectors_[self.landmarks_]
+        G, _ = nystrom_average(
+            apply_metric(X, metric),
+            apply_metric(X_ref, metric),
+            psi_ref,
+            self.epsilon_,
+            block_rows=TRANSFORM_BLOCK,
+        )
+        G *= (self.eigenvalues_ ** (self.kappa - 1.0))[None, :]
         return G
 
     def inverse_transform(self, X):
