@@ -95,10 +95,20 @@ class KDEPotential:
     the exact row maximum as the shift, so the force stays finite and accurate
     (pointing to the nearest :math:`\hat h_j`) however far the particle is.
 
+    **Single precision.** With ``dtype=np.float32`` the two products and the
+    ``exp`` run in single precision (about twice as fast), the particles and the
+    result stay in double. The logits are then shifted by their exact row
+    maximum (one more pass over the block): the constant shift above would
+    underflow single precision for r beyond about 100. Measured relative force
+    error against double precision: about 1e-7 (``benchmarks/performance.py``);
+    tests bound it by 1e-6.
+
     Parameters
     ----------
     eta : ndarray of shape (N, r)
         Whitened training data (N - 1 convention).
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        Precision of the products and the ``exp`` inside :meth:`force`.
 
     Attributes
     ----------
@@ -112,9 +122,14 @@ class KDEPotential:
         :math:`-\|\hat h_j\|^2/(2\hat s^2)`.
     block : int
         Particles per block: ``max(FORCE_MIN_BLOCK_ROWS, FORCE_BLOCK_ENTRIES // N)``.
+    dtype : numpy.dtype
+        Precision of the force's products.
     """
 
-    def __init__(self, eta):
+    def __init__(self, eta, dtype=np.float64):
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float64, np.float32):
+            raise ValueError(f"dtype={dtype!r} must be numpy.float64 or numpy.float32.")
         n, r = eta.shape
         self.s, self.s_hat = kde_bandwidths(n, r)
         self.H = eta * (self.s_hat / self.s)
@@ -124,11 +139,13 @@ class KDEPotential:
         self.block = max(FORCE_MIN_BLOCK_ROWS, FORCE_BLOCK_ENTRIES // n)
         # Keys [H / s_hat^2, bias, 1], stored transposed so that the first product
         # is a plain (non-transposed) GEMM; values [H, 1].
-        self._keys_t = np.empty((r + 2, n))
+        # In single precision the row maximum is the shift: no last key row.
+        n_keys = r + 2 if self.dtype == np.float64 else r + 1
+        self._keys_t = np.empty((n_keys, n), dtype=self.dtype)
         np.multiply(self.H.T, self.inv_var, out=self._keys_t[:r])
         self._keys_t[r] = self.bias
-        self._keys_t[r + 1] = 1.0
-        self._values = np.empty((n, r + 1))
+        self._keys_t[r + 1 :] = 1.0
+        self._values = np.empty((n, r + 1), dtype=self.dtype)
         self._values[:, :r] = self.H
         self._values[:, r] = 1.0
 
@@ -148,15 +165,19 @@ class KDEPotential:
         Returns
         -------
         workspace : tuple of ndarray
-            Queries :math:`[U, \mathbf 1, -c]` (block x (r + 2)), weights
-            :math:`E` (block x N) and products :math:`[S, \sigma]`
-            (block x (r + 1)).
+            Queries :math:`[U, \mathbf 1, -c]` (block x (r + 2); no
+            :math:`-c` in single precision), weights :math:`E` (block x N) and
+            products :math:`[S, \sigma]` (block x (r + 1)), in ``dtype``.
         """
         n, r = self.H.shape
         block = max(1, min(self.block, n_particles))
-        query = np.empty((block, r + 2))
+        query = np.empty((block, self._keys_t.shape[0]), dtype=self.dtype)
         query[:, r] = 1.0
-        return query, np.empty((block, n)), np.empty((block, r + 1))
+        return (
+            query,
+            np.empty((block, n), dtype=self.dtype),
+            np.empty((block, r + 1), dtype=self.dtype),
+        )
 
     def force(self, U, out=None, workspace=None):
         r"""Force :math:`L(u) = \nabla\log q(u)` for every row of ``U``.
@@ -187,9 +208,12 @@ class KDEPotential:
             k = stop - start
             U_b, q = U[start:stop], query[:k]
             q[:, :r] = U_b
-            np.einsum("ij,ij->i", U_b, U_b, out=q[:, r + 1])
-            q[:, r + 1] *= -0.5 * self.inv_var
+            if self.dtype == np.float64:
+                np.einsum("ij,ij->i", U_b, U_b, out=q[:, r + 1])
+                q[:, r + 1] *= -0.5 * self.inv_var
             E = np.matmul(q, self._keys_t, out=weights[:k])
+            if self.dtype != np.float64:
+                E -= E.max(axis=1, keepdims=True)
             np.exp(E, out=E)
             S = np.matmul(E, self._values, out=sums[:k])
             sigma = S[:, r]
@@ -240,8 +264,39 @@ def auto_n_steps(f0, dr):
     return max(1, math.ceil(4.0 * math.log(100.0) / (f0 * dr)))
 
 
-def integrate(potential, eta, Q, *, f0, dr, n_steps, rng, constraint=None):
-    r"""One realisation of the reduced ISDE, Stormer-Verlet (PLOM_SPEC steps 8-10 B).
+def canonical_basis(g):
+    r"""The orthonormal basis of span(g) that depends on ``g`` only through its span.
+
+    With :math:`Q_0` any orthonormal basis of span(g) (a QR factor) and a fixed
+    probe :math:`P` (N x m, standard normal entries from seed 0), the basis is
+    :math:`Q = Q_0\,UV^T` where :math:`Q_0^TP = U\Sigma V^T`: the polar factor
+    makes :math:`Q` the orthonormal basis of the span closest to :math:`P`
+    (orthogonal Procrustes). Replacing :math:`g` by :math:`gT` (:math:`T`
+    invertible) changes :math:`Q_0` into :math:`Q_0R` with :math:`R` orthogonal,
+    hence :math:`U` into :math:`R^TU`, and leaves :math:`Q` unchanged. So the
+    reduced noise of :func:`integrate`, drawn in the coordinates of :math:`Q`,
+    keeps the samples a function of span(g) and the random numbers only
+    (PLOM_SPEC F7). :math:`Q_0^TP` is an m x m standard normal matrix, almost
+    surely invertible.
+
+    Parameters
+    ----------
+    g : ndarray of shape (N, m)
+        Any basis of the span (full column rank).
+
+    Returns
+    -------
+    Q : ndarray of shape (N, m)
+        Orthonormal columns.
+    """
+    Q0, _ = np.linalg.qr(g)
+    probe = np.random.default_rng(0).standard_normal(Q0.shape)
+    U, _, Vt = np.linalg.svd(Q0.T @ probe)
+    return Q0 @ (U @ Vt)
+
+
+def integrate(potential, eta, Q, *, f0, dr, n_steps, rngs, constraint=None):
+    r"""Realisations of the reduced ISDE, Stormer-Verlet (PLOM_SPEC steps 8-10 B).
 
     In the row convention, with :math:`Q` an orthonormal basis of span(g) (so the
     decoder of PLoM is :math:`a = Q`), :math:`Z \in \mathbb{R}^{m\times r}` and
@@ -250,15 +305,25 @@ def integrate(potential, eta, Q, *, f0, dr, n_steps, rng, constraint=None):
     .. math::
 
         Z_{\ell+1/2} &= Z_\ell + \tfrac{\Delta r}{2} Y_\ell \\
-        Y_{\ell+1} &= \tfrac{1-b}{1+b}Y_\ell + \tfrac{1}{1+b}\,Q^T\big(
-            \Delta r\,L(Q Z_{\ell+1/2}) + \sqrt{f_0}\,\Delta W_{\ell+1}\big) \\
+        Y_{\ell+1} &= \tfrac{1-b}{1+b}Y_\ell + \tfrac{1}{1+b}\big(
+            \Delta r\,Q^T L(Q Z_{\ell+1/2}) + \sqrt{f_0}\,\Delta\hat W_{\ell+1}\big) \\
         Z_{\ell+1} &= Z_{\ell+1/2} + \tfrac{\Delta r}{2} Y_{\ell+1}
 
-    from :math:`Z_0 = Q^T\eta` and :math:`Y_0 = Q^T\mathcal N`, with
-    :math:`\Delta W` of shape (N, r) and i.i.d. :math:`\mathcal N(0, \Delta r)`
-    entries. The noise is drawn in the full N-row space and projected, so the
-    result depends on the basis only through the projector :math:`QQ^T` (span
-    invariance, PLOM_SPEC F7) for given random numbers.
+    from :math:`Z_0 = Q^T\eta` and :math:`Y_0 = \hat{\mathcal N}`. The noise of
+    the full N-row ISDE enters only projected, :math:`Q^T\Delta W`, and for
+    orthonormal :math:`Q` that is exactly an m x r matrix of i.i.d.
+    :math:`\mathcal N(0, \Delta r)` entries: :math:`\Delta\hat W` and the
+    m x r standard normal :math:`\hat{\mathcal N}` are drawn directly (m r
+    random numbers per step instead of N r). With :math:`Q` from
+    :func:`canonical_basis` the result depends on the basis only through span(g)
+    for given random numbers (PLOM_SPEC F7).
+
+    The realisations of ``rngs`` are integrated together: their particles are
+    stacked so that every step is one product by :math:`Q`, one force
+    evaluation over all particles and one product by :math:`Q^T` (larger, more
+    efficient matrix products for small N). Realisation ``k`` draws from
+    ``rngs[k]`` only, so it does not depend on which others it is batched with
+    (beyond round-off).
 
     Parameters
     ----------
@@ -271,7 +336,8 @@ def integrate(potential, eta, Q, *, f0, dr, n_steps, rng, constraint=None):
     dr : float
         Time step.
     n_steps : int
-    rng : numpy.random.Generator
+    rngs : sequence of numpy.random.Generator
+        One generator per realisation.
     constraint : MomentConstraints, default=None
         With multipliers :math:`\lambda`, the force becomes
         :math:`L - \nabla(\lambda^T h)` (Kullback-Leibler minimum under moment
@@ -279,37 +345,47 @@ def integrate(potential, eta, Q, *, f0, dr, n_steps, rng, constraint=None):
 
     Returns
     -------
-    H : ndarray of shape (N, r)
-        The realisation :math:`Q Z_{M_0}`, N new rows in whitened coordinates.
+    H : ndarray of shape (len(rngs), N, r)
+        The realisations :math:`Q Z_{M_0}`, N new rows each in whitened
+        coordinates.
     """
     n, r = eta.shape
+    m, B = Q.shape[1], len(rngs)
     b = 0.25 * f0 * dr
     keep, kick = (1.0 - b) / (1.0 + b), 1.0 / (1.0 + b)
     noise_scale = math.sqrt(f0 * dr)
-    Z = Q.T @ eta
-    Y = Q.T @ rng.standard_normal((n, r))
-    U = np.empty((n, r))
-    L = np.empty((n, r))
-    noise = np.empty((n, r))
-    QtL = np.empty_like(Z)
-    workspace = potential.workspace(n)
+    # State of realisation k in Z[:, k, :] (m x B x r): the particles of every
+    # realisation are then the rows of Q @ Z.reshape(m, B r), reshaped to (N B, r).
+    Z = np.empty((m, B, r))
+    Z[:] = (Q.T @ eta)[:, None, :]
+    Y = np.empty((m, B, r))
+    noise = np.empty((B, m, r))
+    for k, rng in enumerate(rngs):
+        rng.standard_normal(out=noise[k])
+    Y[:] = noise.transpose(1, 0, 2)
+    Z2, Y2 = Z.reshape(m, B * r), Y.reshape(m, B * r)
+    U = np.empty((n, B * r))
+    L = np.empty((n, B * r))
+    QtL = np.empty((m, B * r))
+    QtL3 = QtL.reshape(m, B, r)
+    U_rows, L_rows = U.reshape(n * B, r), L.reshape(n * B, r)
+    workspace = potential.workspace(n * B)
     for _ in range(n_steps):
-        Z += 0.5 * dr * Y
-        np.matmul(Q, Z, out=U)
-        potential.force(U, out=L, workspace=workspace)
+        Z2 += 0.5 * dr * Y2
+        np.matmul(Q, Z2, out=U)
+        potential.force(U_rows, out=L_rows, workspace=workspace)
         if constraint is not None:
-            constraint.add_force(U, L)
-        L *= dr
-        # Same numbers as rng.standard_normal((n, r)), without an allocation.
-        rng.standard_normal(out=noise)
-        noise *= noise_scale
-        L += noise
-        Y *= keep
+            constraint.add_force(U_rows, L_rows)
+        for k, rng in enumerate(rngs):
+            rng.standard_normal(out=noise[k])
         np.matmul(Q.T, L, out=QtL)
-        QtL *= kick
-        Y += QtL
-        Z += 0.5 * dr * Y
-    return Q @ Z
+        QtL *= dr * kick
+        noise *= noise_scale * kick
+        QtL3 += noise.transpose(1, 0, 2)
+        Y2 *= keep
+        Y2 += QtL
+        Z2 += 0.5 * dr * Y2
+    return np.ascontiguousarray((Q @ Z2).reshape(n, B, r).transpose(1, 0, 2))
 
 
 CONSTRAINT_KINDS = ("variance", "moments", "covariance")

@@ -1,5 +1,6 @@
 """PLoMSampler: Probabilistic Learning on Manifolds as a scikit-learn estimator."""
 
+import itertools
 import logging
 import numbers
 import warnings
@@ -25,6 +26,7 @@ from ._isde import (
     KDEPotential,
     MomentConstraints,
     auto_n_steps,
+    canonical_basis,
     integrate,
     isde_step_size,
 )
@@ -34,7 +36,7 @@ from .attention import AttentionPreconditioner, kernel_metric_factor
 from .diffusion import AnisotropicDiffusionMap
 from .whitening import WhiteningPCA
 
-__all__ = ["PLoMSampler", "realisation_blas_threads"]
+__all__ = ["PLoMSampler", "realisation_batches", "realisation_blas_threads"]
 
 # BLAS threads of each realisation when realisations run concurrently (more than one
 # worker): one, so that the workers share the cores instead of oversubscribing them.
@@ -53,18 +55,26 @@ logger = logging.getLogger(__name__)
 
 
 def _progress(iterable, total, verbose, desc):
-    """Wrap ``iterable`` in a tqdm bar when installed, else log every item."""
+    """Report the progress of ``iterable`` (tqdm when installed, else logging).
+
+    Each item is an array whose first axis counts towards ``total``.
+    """
     if not verbose:
         yield from iterable
         return
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        for i, item in enumerate(iterable, 1):
-            logger.info("%s: %d/%d", desc, i, total)
+        done = 0
+        for item in iterable:
+            done += len(item)
+            logger.info("%s: %d/%d", desc, done, total)
             yield item
         return
-    yield from tqdm(iterable, total=total, desc=desc)
+    with tqdm(total=total, desc=desc) as bar:
+        for item in iterable:
+            bar.update(len(item))
+            yield item
 
 
 def realisation_blas_threads(n_jobs, n_realisations):
@@ -91,13 +101,49 @@ def realisation_blas_threads(n_jobs, n_realisations):
     blas_threads : int or None
         ``None`` (unchanged) for a single worker, else ``PARALLEL_BLAS_THREADS``.
     """
-    workers = min(joblib.effective_n_jobs(n_jobs), n_realisations)
-    return None if workers <= 1 else PARALLEL_BLAS_THREADS
+    return None if _workers(n_jobs, n_realisations) <= 1 else PARALLEL_BLAS_THREADS
 
 
-def _realisation(potential, eta, Q, f0, dr, n_steps, seed, constraint, blas_threads):
-    rng = np.random.default_rng(seed)
-    kwargs = {"f0": f0, "dr": dr, "n_steps": n_steps, "rng": rng}
+def _workers(n_jobs, n_realisations):
+    return min(joblib.effective_n_jobs(n_jobs), n_realisations)
+
+
+FORCE_PRECISIONS = {"single": np.float32, "double": np.float64}
+
+
+def realisation_batches(n_realisations, n_samples_fit, block, workers):
+    """Sizes of the batches of realisations integrated together.
+
+    A batch stacks the particles of its realisations into one force evaluation
+    (:func:`skaidm._isde.integrate`): as many realisations as fill one block of the
+    force (``block // n_samples_fit``, at least one), and no more than an even share
+    of the realisations per worker, so that every worker gets work.
+
+    Parameters
+    ----------
+    n_realisations, n_samples_fit : int
+    block : int
+        Particles per block of the force (``KDEPotential.block``).
+    workers : int
+        Workers running batches side by side.
+
+    Returns
+    -------
+    sizes : list of int
+        Batch sizes, summing to ``n_realisations``.
+    """
+    per_batch = min(
+        max(1, block // n_samples_fit), -(-n_realisations // max(1, workers))
+    )
+    sizes = [per_batch] * (n_realisations // per_batch)
+    if n_realisations % per_batch:
+        sizes.append(n_realisations % per_batch)
+    return sizes
+
+
+def _realisation(potential, eta, Q, f0, dr, n_steps, seeds, constraint, blas_threads):
+    rngs = [np.random.default_rng(seed) for seed in seeds]
+    kwargs = {"f0": f0, "dr": dr, "n_steps": n_steps, "rngs": rngs}
     if blas_threads is None:
         return integrate(potential, eta, Q, constraint=constraint, **kwargs)
     # In the worker itself: worker processes (loky, Dask) have their own BLAS.
@@ -158,6 +204,13 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Integration steps per realisation; ``"auto"`` is
         :math:`\lceil 4\ln 100/(f_0\Delta r)\rceil`, the time for the initial
         condition to be forgotten to 1%.
+    force_precision : {"single", "double"}, default="single"
+        Precision of the matrix products and the ``exp`` of the ISDE force
+        (:class:`~skaidm._isde.KDEPotential`); the state of the integrator stays
+        in double precision. ``"single"`` is about twice as fast; its relative
+        force error is about 1e-7, far below the time-discretisation error, and
+        the generated rows have the same statistics (``docs/performance.md``).
+        ``"double"`` reproduces a realisation to round-off whatever ``n_jobs``.
     n_jobs : int, default=None
         Realisations run in parallel through joblib (``sklearn.utils.parallel``),
         so ``joblib.parallel_config(backend="dask")`` runs them on a Dask cluster.
@@ -166,8 +219,11 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         worker runs, each realisation uses one BLAS thread (threadpoolctl; the previous
         limit is restored); with one worker (``n_jobs=1`` or a single
         realisation) the realisations run in this process with every BLAS thread.
-        See :func:`~skaidm.plom.realisation_blas_threads`. The rows do not depend
-        on ``n_jobs`` or the backend beyond round-off.
+        See :func:`~skaidm.plom.realisation_blas_threads`. Realisations are
+        integrated in batches (:func:`~skaidm.plom.realisation_batches`), each
+        from its own seed: the rows do not depend on ``n_jobs`` or the backend
+        beyond round-off (single-precision round-off with
+        ``force_precision="single"``).
     random_state : int, RandomState instance or None, default=None
         Seeds, at fit, the generator from which :meth:`sample` draws when called
         without its own ``random_state``.
@@ -226,8 +282,11 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     from :math:`Z(0) = Q^T\eta` with a fresh velocity and fresh noise, and keeps
     :math:`QZ` at the last step (PLOM_SPEC steps 8-10, independent realisations).
     :math:`L = \nabla\log q` is the force of the KDE (see
-    :class:`~skaidm._isde.KDEPotential`). Any basis of span(g) gives the same
-    samples (PLOM_SPEC F7), so no inverse of :math:`g^Tg` is ever formed.
+    :class:`~skaidm._isde.KDEPotential`). :math:`Q^T dW` has i.i.d. normal
+    entries, so it is drawn directly (m r numbers per step, not N r), in the
+    coordinates of the basis :func:`~skaidm._isde.canonical_basis`, which depends
+    on g only through its span: any basis of span(g) gives the same samples
+    (PLOM_SPEC F7), and no inverse of :math:`g^Tg` is ever formed.
 
     Projected PLoM without constraints shrinks the variance of the generated rows
     (PLOM_SPEC F10): with :math:`m = r + 1` their whitened variances are about
@@ -267,6 +326,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         f0=4.0,
         fac=20.0,
         n_steps="auto",
+        force_precision="single",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -281,6 +341,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.f0 = f0
         self.fac = fac
         self.n_steps = n_steps
+        self.force_precision = force_precision
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -318,6 +379,11 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             )
         if self.n_steps != "auto" and not (is_int(self.n_steps) and self.n_steps >= 1):
             raise ValueError(f"n_steps={self.n_steps!r} must be an int >= 1 or 'auto'.")
+        if self.force_precision not in FORCE_PRECISIONS:
+            raise ValueError(
+                f"force_precision={self.force_precision!r} must be 'single' or "
+                "'double'."
+            )
         if (
             self.kernel_attention is not None
             and self.diffusion_map is not None
@@ -372,7 +438,9 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
         # Orthonormal basis of span(g) = span(psi); psi is far better conditioned
         # than g = lambda^kappa psi (PLOM_SPEC pitfall 3).
-        self.basis_, _ = np.linalg.qr(self.diffusion_map_.eigenvectors_)
+        # canonical_basis: a function of the span only, so that the reduced noise
+        # keeps the samples a function of span(g) (PLOM_SPEC F7).
+        self.basis_ = canonical_basis(self.diffusion_map_.eigenvectors_)
         self.eta_ = eta
         potential = KDEPotential(eta)
         self.s_, self.s_hat_ = potential.s, potential.s_hat
@@ -498,8 +566,15 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         return call_seed(self._sample_rng, random_state)
 
     def _realisations(self, seeds, constraint=None):
-        potential = KDEPotential(self.eta_)
+        potential = KDEPotential(self.eta_, FORCE_PRECISIONS[self.force_precision])
         blas_threads = realisation_blas_threads(self.n_jobs, len(seeds))
+        sizes = realisation_batches(
+            len(seeds),
+            self.eta_.shape[0],
+            potential.block,
+            _workers(self.n_jobs, len(seeds)),
+        )
+        bounds = np.cumsum([0, *sizes])
         tasks = (
             delayed(_realisation)(
                 potential,
@@ -508,11 +583,11 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 self.f0,
                 self.step_size_,
                 self.n_steps_,
-                seed,
+                seeds[start:stop],
                 constraint,
                 blas_threads,
             )
-            for seed in seeds
+            for start, stop in itertools.pairwise(bounds)
         )
         if blas_threads is None:
             # One worker: in this process, with every BLAS thread.
@@ -531,7 +606,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             limit = threadpool_limits(limits=blas_threads, user_api="blas")
         with limit:
             results = parallel(tasks)
-            return np.stack(
+            return np.concatenate(
                 list(_progress(results, len(seeds), self.verbose, "PLoM realisations"))
             )
 

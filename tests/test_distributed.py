@@ -70,7 +70,7 @@ def test_threading_backend_really_runs_in_worker_threads(helix, monkeypatch):
     sampler = PLoMSampler(n_jobs=2, random_state=0).fit(helix)
     with joblib.parallel_config(backend="threading"):
         got = sampler.sample(N_SAMPLES, random_state=3)
-    assert len(threads) == 3
+    assert len(threads) == 2  # batches of 2 and 1 realisations
     assert threading.get_ident() not in threads
     np.testing.assert_allclose(got, serial_reference(helix), rtol=RTOL, atol=ATOL)
 
@@ -143,8 +143,9 @@ def test_dask_backend_matches_serial(helix, dask_client):
     sampler = PLoMSampler(random_state=0).fit(helix)  # n_jobs from the context
     with get_task_stream(dask_client) as tasks, joblib.parallel_config(backend="dask"):
         got = sampler.sample(N_SAMPLES, random_state=3)
-    # The 3 realisations really ran on the cluster...
-    assert len(tasks.data) >= 3
+    # The 3 realisations really ran on the cluster (batches of 2 and 1 for the
+    # two workers)...
+    assert len(tasks.data) >= 2
     # ...and gave the serial rows.
     np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
 

@@ -10,6 +10,7 @@ from skaidm import WhiteningPCA
 from skaidm._isde import (
     FORCE_UNDERFLOW,
     KDEPotential,
+    canonical_basis,
     integrate,
     kde_bandwidths,
 )
@@ -28,16 +29,20 @@ def naive_force(U, eta):
 
 
 def naive_integrate(eta, Q, *, f0, dr, n_steps, rng):
-    """PLOM_SPEC steps 8-9 with the naive force and fresh arrays at every step."""
-    n, r = eta.shape
+    """PLOM_SPEC steps 8-9 with the naive force and fresh arrays at every step.
+
+    The projected Wiener increment Q^T dW (i.i.d. N(0, dr) entries for orthonormal
+    Q) and the projected initial velocity are drawn as m x r matrices.
+    """
+    r, m = eta.shape[1], Q.shape[1]
     b = f0 * dr / 4
     Z = Q.T @ eta
-    Y = Q.T @ rng.standard_normal((n, r))
+    Y = rng.standard_normal((m, r))
     for _ in range(n_steps):
         Z_half = Z + dr / 2 * Y
-        dW = math.sqrt(dr) * rng.standard_normal((n, r))
+        QtdW = math.sqrt(dr) * rng.standard_normal((m, r))
         force = naive_force(Q @ Z_half, eta)
-        Y = (1 - b) / (1 + b) * Y + Q.T @ (dr * force + math.sqrt(f0) * dW) / (1 + b)
+        Y = (1 - b) / (1 + b) * Y + (dr * Q.T @ force + math.sqrt(f0) * QtdW) / (1 + b)
         Z = Z_half + dr / 2 * Y
     return Q @ Z
 
@@ -107,9 +112,119 @@ def test_integrator_matches_naive_steps(cloud):
     Q, _ = np.linalg.qr(np.c_[np.ones(len(cloud)), cloud, cloud[:, :2] ** 2])
     kwargs = {"f0": 4.0, "dr": 0.15, "n_steps": 12}
     expected = naive_integrate(cloud, Q, rng=np.random.default_rng(5), **kwargs)
-    got = integrate(
-        KDEPotential(cloud), cloud, Q, rng=np.random.default_rng(5), **kwargs
+    (got,) = integrate(
+        KDEPotential(cloud), cloud, Q, rngs=[np.random.default_rng(5)], **kwargs
     )
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-11)
     # The particles moved: the comparison has power.
     assert np.abs(got - Q @ (Q.T @ cloud)).max() > 0.1
+
+
+def test_batched_realisations_equal_single_ones(cloud):
+    """Realisation k depends on its own generator only, not on its batch."""
+    Q, _ = np.linalg.qr(np.c_[np.ones(len(cloud)), cloud])
+    kwargs = {"f0": 4.0, "dr": 0.15, "n_steps": 12}
+    pot = KDEPotential(cloud)
+    batch = integrate(
+        pot, cloud, Q, rngs=[np.random.default_rng(s) for s in (1, 2, 3)], **kwargs
+    )
+    assert batch.shape == (3, *cloud.shape)
+    for k, seed in enumerate((1, 2, 3)):
+        expected = naive_integrate(cloud, Q, rng=np.random.default_rng(seed), **kwargs)
+        np.testing.assert_allclose(batch[k], expected, rtol=0, atol=1e-11)
+    assert np.abs(batch[0] - batch[1]).max() > 0.1
+
+
+def test_batched_force_blocks_cross_realisations(cloud):
+    """A force block boundary inside a realisation's particles changes nothing."""
+    Q, _ = np.linalg.qr(np.c_[np.ones(len(cloud)), cloud])
+    kwargs = {"f0": 4.0, "dr": 0.15, "n_steps": 5}
+    pot = KDEPotential(cloud)
+    expected = integrate(
+        pot, cloud, Q, rngs=[np.random.default_rng(s) for s in (1, 2)], **kwargs
+    )
+    pot.block = 77  # 240 stacked particles in blocks of 77
+    got = integrate(
+        pot, cloud, Q, rngs=[np.random.default_rng(s) for s in (1, 2)], **kwargs
+    )
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------ single precision
+
+# Force error allowed in single precision. L = (S / sigma - u) / s_hat^2 is the
+# difference of two terms; the single-precision weighted mean S / sigma carries an
+# error of a few float32 roundings (6e-8) of its size, so the error is measured
+# against the size of the terms, ||L|| + ||u|| / s_hat^2 (measured: up to 3e-7; on
+# rows near a stationary point, L ~ 0, the error relative to ||L|| alone is larger).
+SINGLE_FORCE_RTOL = 1e-6
+
+
+def relative_row_errors(got, expected, U, potential):
+    scale = np.linalg.norm(expected, axis=1)
+    scale += potential.inv_var * np.linalg.norm(U, axis=1)
+    return np.linalg.norm(got - expected, axis=1) / scale
+
+
+@pytest.mark.parametrize(
+    ("n", "r", "spread"),
+    [
+        (120, 3, 0.05),
+        (120, 6, 0.4),
+        (300, 50, 0.5),
+        (300, 285, 0.1),
+        (300, 285, 0.5),
+        (300, 285, 2.0),
+    ],
+)
+def test_single_precision_force_within_1e_6(n, r, spread):
+    """Near and far particles, r up to 285 (where the constant shift underflows)."""
+    rng = np.random.default_rng(n + r)
+    X = rng.normal(size=(n, 285)) @ np.diag(0.98 ** np.arange(285))
+    eta = WhiteningPCA(n_components=r).fit_transform(X)
+    U = 0.8 * eta[rng.integers(n, size=200)] + spread * rng.standard_normal((200, r))
+    expected = naive_force(U, eta)
+    potential = KDEPotential(eta, np.float32)
+    got = potential.force(U)
+    assert got.dtype == np.float64
+    errors = relative_row_errors(got, expected, U, potential)
+    assert errors.max() <= SINGLE_FORCE_RTOL
+    # Single precision is not silently double: the error is above double round-off.
+    assert errors.max() > 1e-12
+
+
+def test_single_precision_far_particles(cloud, rng):
+    far = 1000.0 * rng.standard_normal((3, cloud.shape[1]))
+    U = np.vstack([cloud[:4] + 0.1, far])
+    potential = KDEPotential(cloud, np.float32)
+    got = potential.force(U)
+    assert np.all(np.isfinite(got))
+    errors = relative_row_errors(got, naive_force(U, cloud), U, potential)
+    assert errors.max() <= SINGLE_FORCE_RTOL
+
+
+def test_potential_rejects_other_dtypes(cloud):
+    with pytest.raises(ValueError, match=r"float64 or numpy\.float32"):
+        KDEPotential(cloud, np.float16)
+
+
+# ---------------------------------------------------------------- the basis
+
+
+def test_canonical_basis_is_orthonormal_and_depends_on_the_span_only(cloud):
+    rng = np.random.default_rng(0)
+    g = np.c_[np.ones(len(cloud)), cloud, cloud[:, :2] ** 2]
+    m = g.shape[1]
+    Q = canonical_basis(g)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(m), atol=1e-13)
+    # Same span: the projector is g (g^T g)^-1 g^T.
+    P = g @ np.linalg.solve(g.T @ g, g.T)
+    np.testing.assert_allclose(Q @ Q.T, P, atol=1e-12)
+    # Any other basis of the span gives the same columns, not just the same span.
+    T = rng.normal(size=(m, m)) + 3 * np.eye(m)
+    np.testing.assert_allclose(canonical_basis(g @ T), Q, atol=1e-10)
+    np.testing.assert_allclose(
+        canonical_basis(np.linalg.qr(g)[0][:, ::-1]), Q, atol=1e-12
+    )
+    # ...whereas a QR factor depends on the basis: the test has power.
+    assert np.abs(np.linalg.qr(g @ T)[0] - np.linalg.qr(g)[0]).max() > 0.1

@@ -15,7 +15,13 @@ from skaidm import (
     PLoMSampler,
     WhiteningPCA,
 )
-from skaidm._isde import KDEPotential, auto_n_steps, integrate, kde_bandwidths
+from skaidm._isde import (
+    KDEPotential,
+    auto_n_steps,
+    canonical_basis,
+    integrate,
+    kde_bandwidths,
+)
 from skaidm.plom import PARALLEL_BLAS_THREADS, realisation_blas_threads
 
 # --------------------------------------------------------------- F2, F3
@@ -129,27 +135,35 @@ def test_F7_span_invariance_with_the_same_random_numbers(helix):
     pot = KDEPotential(eta)
     out = []
     for basis in (g, g @ T, dmap.eigenvectors_):
-        Q, _ = np.linalg.qr(basis)
+        Q = canonical_basis(basis)
         out.append(
             integrate(
-                pot, eta, Q, f0=4.0, dr=0.13, n_steps=36, rng=np.random.default_rng(11)
+                pot,
+                eta,
+                Q,
+                f0=4.0,
+                dr=0.13,
+                n_steps=36,
+                rngs=[np.random.default_rng(11)],
             )
         )
     np.testing.assert_allclose(out[1], out[0], atol=1e-9)
     np.testing.assert_allclose(out[2], out[0], atol=1e-9)
+    # The realisation moved away from the data: the comparison has power.
+    assert np.abs(out[0][0] - eta).max() > 0.1
 
 
 def test_unprojected_integrator_stays_near_data_with_no_steps(helix):
     eta = WhiteningPCA().fit_transform(helix)
     Q = np.eye(len(eta))
-    H = integrate(
+    (H,) = integrate(
         KDEPotential(eta),
         eta,
         Q,
         f0=4.0,
         dr=0.1,
         n_steps=0,
-        rng=np.random.default_rng(0),
+        rngs=[np.random.default_rng(0)],
     )
     np.testing.assert_allclose(H, eta, atol=1e-13)
 
@@ -187,11 +201,11 @@ def test_realisation_blas_threads_rule():
 
 
 @pytest.mark.parametrize(
-    ("n_jobs", "backend", "inside"),
-    [(1, "threading", 2), (2, "threading", 1), (2, "sequential", 2)],
+    ("n_jobs", "backend", "inside", "sizes"),
+    [(1, "threading", 2, [3]), (2, "threading", 1, [2, 1]), (2, "sequential", 2, [3])],
 )
 def test_blas_limit_in_workers_and_restored(
-    helix, monkeypatch, n_jobs, backend, inside
+    helix, monkeypatch, n_jobs, backend, inside, sizes
 ):
     """One BLAS thread per realisation when they run side by side, then restored.
 
@@ -203,7 +217,7 @@ def test_blas_limit_in_workers_and_restored(
     original = skaidm.plom.integrate
 
     def recording(*args, **kwargs):
-        seen.append(blas_threads())
+        seen.append((blas_threads(), len(kwargs["rngs"])))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skaidm.plom, "integrate", recording)
@@ -212,7 +226,11 @@ def test_blas_limit_in_workers_and_restored(
         with joblib.parallel_config(backend=backend):
             got = plom.sample_whitened(3, random_state=1)
         assert blas_threads() == {2}
-    assert seen == [{inside}] * 3
+    # One batch per worker share: 3 with one worker, 2 + 1 with two (in either
+    # order: threads).
+    assert sorted(seen, key=lambda call: call[1]) == [
+        ({inside}, size) for size in sorted(sizes)
+    ]
     expected = PLoMSampler(n_jobs=1, random_state=0).fit(helix)
     np.testing.assert_allclose(
         got, expected.sample_whitened(3, random_state=1), rtol=1e-10, atol=1e-12
@@ -234,7 +252,7 @@ def test_parallel_realisations_prefer_threads(helix, monkeypatch):
     monkeypatch.setattr(skaidm.plom, "integrate", recording)
     plom = PLoMSampler(n_jobs=2, random_state=0).fit(helix)
     plom.sample_whitened(3, random_state=1)
-    assert len(seen) == 3
+    assert len(seen) == 2  # batches of 2 and 1 realisations
     assert {pid for pid, _ in seen} == {os.getpid()}
     assert threading.get_ident() not in {ident for _, ident in seen}
 
