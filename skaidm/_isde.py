@@ -25,6 +25,16 @@ FORCE_MIN_BLOCK_ROWS = 256
 # 2**-1075 ~ 2.5e-324, so N such errors stay far below 1e-16 of the sum for any N.
 FORCE_UNDERFLOW = 1e-280
 
+# The same threshold in single precision (smallest normal float32: 1.2e-38).
+FORCE_UNDERFLOW_SINGLE = 1e-30
+
+# In single precision the constant shift exp(-||h_j - u||^2 / (2 s_hat^2)) underflows
+# (below FORCE_UNDERFLOW_SINGLE, an exponent of -69) once a particle's nearest data
+# point is that far. A particle of the KDE is a data point plus s_hat times a standard
+# normal vector of r coordinates, an exponent of about -r/2 +- sqrt(r/2): above this
+# r the force shifts every row by its exact maximum instead (one more pass).
+SINGLE_SHIFT_MAX_DIM = 100
+
 
 def kde_bandwidths(n_samples, n_dims):
     r"""Silverman and modified Silverman bandwidths of PLoM's KDE.
@@ -97,11 +107,13 @@ class KDEPotential:
 
     **Single precision.** With ``dtype=np.float32`` the two products and the
     ``exp`` run in single precision (about twice as fast), the particles and the
-    result stay in double. The logits are then shifted by their exact row
-    maximum (one more pass over the block): the constant shift above would
-    underflow single precision for r beyond about 100. Measured relative force
-    error against double precision: about 1e-7 (``benchmarks/performance.py``);
-    tests bound it by 1e-6.
+    result stay in double. Up to r = ``SINGLE_SHIFT_MAX_DIM`` (100) the same
+    constant shift is used, with the fallback for rows whose sum falls below
+    ``FORCE_UNDERFLOW_SINGLE``; above it the constant shift would underflow
+    single precision for typical particles, and the logits are shifted by their
+    exact row maximum instead (one more pass over the block). Measured relative
+    force error against double precision: about 1e-7; tests bound the error by
+    1e-6 of the size of the force's terms.
 
     Parameters
     ----------
@@ -109,6 +121,9 @@ class KDEPotential:
         Whitened training data (N - 1 convention).
     dtype : {numpy.float64, numpy.float32}, default=numpy.float64
         Precision of the products and the ``exp`` inside :meth:`force`.
+    row_max_shift : bool or None, default=None
+        Shift the logits by their row maximum rather than by the constant shift;
+        ``None``: only in single precision with r > ``SINGLE_SHIFT_MAX_DIM``.
 
     Attributes
     ----------
@@ -124,9 +139,12 @@ class KDEPotential:
         Particles per block: ``max(FORCE_MIN_BLOCK_ROWS, FORCE_BLOCK_ENTRIES // N)``.
     dtype : numpy.dtype
         Precision of the force's products.
+    row_max_shift : bool
+        Whether the logits are shifted by their row maximum (single precision,
+        r > ``SINGLE_SHIFT_MAX_DIM``) rather than by the constant shift.
     """
 
-    def __init__(self, eta, dtype=np.float64):
+    def __init__(self, eta, dtype=np.float64, row_max_shift=None):
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype={dtype!r} must be numpy.float64 or numpy.float32.")
@@ -139,8 +157,14 @@ class KDEPotential:
         self.block = max(FORCE_MIN_BLOCK_ROWS, FORCE_BLOCK_ENTRIES // n)
         # Keys [H / s_hat^2, bias, 1], stored transposed so that the first product
         # is a plain (non-transposed) GEMM; values [H, 1].
-        # In single precision the row maximum is the shift: no last key row.
-        n_keys = r + 2 if self.dtype == np.float64 else r + 1
+        if row_max_shift is None:
+            row_max_shift = self.dtype == np.float32 and r > SINGLE_SHIFT_MAX_DIM
+        self.row_max_shift = bool(row_max_shift)
+        self._underflow = (
+            FORCE_UNDERFLOW if self.dtype == np.float64 else FORCE_UNDERFLOW_SINGLE
+        )
+        # With the row maximum as the shift there is no last key row.
+        n_keys = r + 1 if self.row_max_shift else r + 2
         self._keys_t = np.empty((n_keys, n), dtype=self.dtype)
         np.multiply(self.H.T, self.inv_var, out=self._keys_t[:r])
         self._keys_t[r] = self.bias
@@ -208,16 +232,17 @@ class KDEPotential:
             k = stop - start
             U_b, q = U[start:stop], query[:k]
             q[:, :r] = U_b
-            if self.dtype == np.float64:
-                np.einsum("ij,ij->i", U_b, U_b, out=q[:, r + 1])
-                q[:, r + 1] *= -0.5 * self.inv_var
-            E = np.matmul(q, self._keys_t, out=weights[:k])
-            if self.dtype != np.float64:
+            if self.row_max_shift:
+                E = np.matmul(q, self._keys_t, out=weights[:k])
                 E -= E.max(axis=1, keepdims=True)
+            else:
+                q[:, r + 1] = np.einsum("ij,ij->i", U_b, U_b)
+                q[:, r + 1] *= -0.5 * self.inv_var
+                E = np.matmul(q, self._keys_t, out=weights[:k])
             np.exp(E, out=E)
             S = np.matmul(E, self._values, out=sums[:k])
             sigma = S[:, r]
-            low = np.flatnonzero(~(sigma >= FORCE_UNDERFLOW))
+            low = np.flatnonzero(~(sigma >= self._underflow))
             if low.size:
                 S[low] = self._exact_sums(U_b[low])
             L = np.divide(S[:, :r], S[:, r:], out=out[start:stop])

@@ -228,3 +228,24 @@ def test_canonical_basis_is_orthonormal_and_depends_on_the_span_only(cloud):
     )
     # ...whereas a QR factor depends on the basis: the test has power.
     assert np.abs(np.linalg.qr(g @ T)[0] - np.linalg.qr(g)[0]).max() > 0.1
+
+
+@pytest.mark.parametrize("r", [50, 285])
+def test_single_precision_shifts_agree(r):
+    """Constant shift (with its fallback) and row-maximum shift, on the same rows.
+
+    At r = 285 the constant shift underflows for most rows, which then take the
+    exact fallback; at r = 50 the row maximum is merely the slower way.
+    """
+    rng = np.random.default_rng(r)
+    X = rng.normal(size=(300, 285)) @ np.diag(0.98 ** np.arange(285))
+    eta = WhiteningPCA(n_components=r).fit_transform(X)
+    U = 0.8 * eta[rng.integers(300, size=100)] + 0.5 * rng.standard_normal((100, r))
+    expected = naive_force(U, eta)
+    assert KDEPotential(eta, np.float32).row_max_shift == (r > 100)
+    assert not KDEPotential(eta).row_max_shift
+    for row_max_shift in (False, True):
+        potential = KDEPotential(eta, np.float32, row_max_shift=row_max_shift)
+        got = potential.force(U)
+        errors = relative_row_errors(got, expected, U, potential)
+        assert errors.max() <= SINGLE_FORCE_RTOL
