@@ -346,7 +346,9 @@ def integrate(potential, eta, Q, *, f0, dr, n_steps, rngs, constraint=None):
     The realisations of ``rngs`` are integrated together: their particles are
     stacked so that every step is one product by :math:`Q`, one force
     evaluation over all particles and one product by :math:`Q^T` (larger, more
-    efficient matrix products for small N). Realisation ``k`` draws from
+    efficient matrix products for small N). The projections and the force run
+    in the potential's precision (``potential.dtype``), the m x r states and the
+    returned realisations in double. Realisation ``k`` draws from
     ``rngs[k]`` only, so it does not depend on which others it is batched with
     (beyond round-off).
 
@@ -389,26 +391,32 @@ def integrate(potential, eta, Q, *, f0, dr, n_steps, rngs, constraint=None):
         rng.standard_normal(out=noise[k])
     Y[:] = noise.transpose(1, 0, 2)
     Z2, Y2 = Z.reshape(m, B * r), Y.reshape(m, B * r)
-    U = np.empty((n, B * r))
-    L = np.empty((n, B * r))
-    QtL = np.empty((m, B * r))
-    QtL3 = QtL.reshape(m, B, r)
+    # The N-row work (the two projections and the force) runs in the potential's
+    # precision; the m x B r state stays in double.
+    dtype = potential.dtype
+    Q_w = Q.astype(dtype, copy=False)
+    Z_w = Z2 if dtype == Z2.dtype else np.empty((m, B * r), dtype=dtype)
+    U = np.empty((n, B * r), dtype=dtype)
+    L = np.empty((n, B * r), dtype=dtype)
+    QtL = np.empty((m, B * r), dtype=dtype)
     U_rows, L_rows = U.reshape(n * B, r), L.reshape(n * B, r)
     workspace = potential.workspace(n * B)
     for _ in range(n_steps):
         Z2 += 0.5 * dr * Y2
-        np.matmul(Q, Z2, out=U)
+        if Z_w is not Z2:
+            np.copyto(Z_w, Z2, casting="same_kind")
+        np.matmul(Q_w, Z_w, out=U)
         potential.force(U_rows, out=L_rows, workspace=workspace)
         if constraint is not None:
             constraint.add_force(U_rows, L_rows)
         for k, rng in enumerate(rngs):
             rng.standard_normal(out=noise[k])
-        np.matmul(Q.T, L, out=QtL)
+        np.matmul(Q_w.T, L, out=QtL)
         QtL *= dr * kick
         noise *= noise_scale * kick
-        QtL3 += noise.transpose(1, 0, 2)
         Y2 *= keep
         Y2 += QtL
+        Y += noise.transpose(1, 0, 2)
         Z2 += 0.5 * dr * Y2
     return np.ascontiguousarray((Q @ Z2).reshape(n, B, r).transpose(1, 0, 2))
 
