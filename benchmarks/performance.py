@@ -1064,7 +1064,8 @@ def figure_peers(peers, path):
 
     keys = list(dict.fromkeys(p["dataset"] for p in peers))
     bars = [
-        ("skaidm", "skaidm", "tab:blue"),
+        ("skaidm", "skaidm (single-precision force)", "tab:blue"),
+        ("skaidm (double)", "skaidm, force_precision='double'", "tab:cyan"),
         ("pyplom C++ (Eigen)", "pyplom, C++ force", "tab:orange"),
         ("pyplom Python", "pyplom, Python force", "tab:green"),
     ]
@@ -1073,7 +1074,7 @@ def figure_peers(peers, path):
         p = next(p for p in peers if p["dataset"] == key)
         labels.append(f"({key}) N = {p['N']:.0f}\nr = {p['r']:.0f}")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
-    width = 0.27
+    width = 0.2
     for ax, (suffix, title) in zip(
         axes,
         (("", "default BLAS threads"), ("_1t", "one BLAS thread")),
@@ -1086,7 +1087,7 @@ def figure_peers(peers, path):
                     p for p in peers if p["dataset"] == key and p["method"] == method
                 ]
                 values.append(match[0][f"per_step_ms{suffix}"] if match else np.nan)
-            xs = np.arange(len(keys)) + (j - 1) * width
+            xs = np.arange(len(keys)) + (j - 1.5) * width
             ax.bar(xs, values, width, color=color, label=name)
             for x, v in zip(xs, values, strict=True):
                 if np.isfinite(v):
@@ -1281,6 +1282,11 @@ def write_page(
             "(`use_scaling=False`) on the same input. Both backends of pyplom's "
             "force are timed: the prebuilt C++ library (`potential_eigen.so`, "
             "single-threaded) and its NumPy path; both with `n_jobs=1`, as skaidm. "
+            "skaidm integrates the realisations of one call together (their "
+            "particles stacked into one force evaluation per step, "
+            "`skaidm.plom.realisation_batches`) and computes the force and the "
+            "projections in single precision by default; 'skaidm (double)' is "
+            "`force_precision='double'`, same seeds. "
             "Sampling times include decoding to the input space. Sampling is "
             "timed twice, 'default / one thread': with the default BLAS threads "
             "and under `threadpool_limits(1)` (a like-for-like match for the "
