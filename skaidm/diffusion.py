@@ -285,7 +285,7 @@ class AnisotropicDiffusionMap(
     .. math::
 
         \psi_a(x_i) = \frac{1}{\lambda_a}\sum_{j=1}^{L}
-            \frac{k(x_i, x_{l_j})}{\sum_{k=1}^{L} k(x_i, x_{l_k})}\,
+            \frac{k(x_i, x_{l_j})}{\sum_{q=1}^{L} k(x_i, x_{l_q})}\,
             \psi_{L,a}(x_{l_j}), \qquad
         b_i = \sum_{j=1}^{L} k(x_i, x_{l_j}),
 
@@ -295,7 +295,9 @@ class AnisotropicDiffusionMap(
     full :math:`N \times N` operator at the same bandwidth to the Monte Carlo error
     of an :math:`L`-point discretisation (measured in docs/landmarks.md).
     :meth:`transform` averages over the landmarks, so it reproduces ``embedding_``
-    on the training rows. :meth:`inverse_transform` is the least-squares decoder
+    on the training rows.
+
+    :meth:`inverse_transform` is the least-squares decoder
     :math:`G\,z_d^T` with :math:`z_d = X^T g (g^T g)^{-1}` (PLoM_SPEC step 6),
     computed as :math:`\Lambda^{-\kappa}\,\mathrm{lstsq}(\psi, X)` so that the
     conditioning of :math:`\lambda^\kappa` never enters a solve.
