@@ -40,3 +40,14 @@ def call_seed(generator, random_state):
     if random_state is None:
         return np.random.SeedSequence(generator.integers(2**63))
     return seed_sequence(random_state)
+
+
+def derived_seed(random_state):
+    """An int seed for a sub-estimator, determined by ``random_state``.
+
+    ``None`` stays ``None``; an int always gives the same seed; a Generator or
+    RandomState is advanced, as by :func:`seed_sequence`.
+    """
+    if random_state is None:
+        return None
+    return int(seed_sequence(random_state).generate_state(1)[0])

@@ -30,7 +30,7 @@ from ._isde import (
     integrate,
     isde_step_size,
 )
-from ._random import call_seed, fitted_generator
+from ._random import call_seed, derived_seed, fitted_generator
 from ._validation import is_int, is_real
 from .attention import AttentionPreconditioner, kernel_metric_factor
 from .diffusion import AnisotropicDiffusionMap
@@ -226,7 +226,8 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         ``force_precision="single"``).
     random_state : int, RandomState instance or None, default=None
         Seeds, at fit, the generator from which :meth:`sample` draws when called
-        without its own ``random_state``.
+        without its own ``random_state``, and the diffusion map's landmarks and
+        ARPACK start vector when its own ``random_state`` is None.
     verbose : int, default=0
         Report the progress of realisations (a tqdm bar when tqdm is installed,
         ``logging`` otherwise).
@@ -427,6 +428,9 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             if self.diffusion_map is not None
             else AnisotropicDiffusionMap()
         )
+        if dmap.random_state is None:
+            # Landmarks and ARPACK's start vector follow the sampler's seed.
+            dmap.set_params(random_state=derived_seed(self.random_state))
         if self.kernel_attention is not None:
             self.kernel_attention_ = clone(self.kernel_attention).fit(X)
             dmap.set_params(

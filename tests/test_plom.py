@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 from scipy.special import logsumexp
+from sklearn.base import clone
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import skaidm.plom
@@ -432,3 +433,28 @@ def test_bad_input_and_calls(helix):
             plom.sample(bad)
     with pytest.raises(ValueError, match="random_state"):
         plom.sample(5, random_state="seed")
+
+
+def test_random_state_seeds_the_landmarks(helix):
+    """The sampler's seed reaches a diffusion map that has none of its own."""
+    dmap = AnisotropicDiffusionMap(n_landmarks=60, n_components=4, epsilon=5.5)
+    fits = [
+        PLoMSampler(diffusion_map=dmap, random_state=s).fit(helix) for s in (0, 0, 1)
+    ]
+    assert dmap.random_state is None  # the user's object is left alone
+    np.testing.assert_array_equal(
+        fits[0].diffusion_map_.landmarks_, fits[1].diffusion_map_.landmarks_
+    )
+    np.testing.assert_array_equal(
+        fits[0].sample_whitened(1, random_state=2),
+        fits[1].sample_whitened(1, random_state=2),
+    )
+    assert not np.array_equal(
+        fits[0].diffusion_map_.landmarks_, fits[2].diffusion_map_.landmarks_
+    )
+    # The diffusion map's own seed takes precedence.
+    own = PLoMSampler(diffusion_map=dmap.set_params(random_state=7), random_state=0)
+    alone = clone(dmap).fit(WhiteningPCA().fit_transform(helix))
+    np.testing.assert_array_equal(
+        own.fit(helix).diffusion_map_.landmarks_, alone.landmarks_
+    )
