@@ -77,64 +77,71 @@ def _progress(iterable, total, verbose, desc):
             yield item
 
 
-def realisation_blas_threads(n_jobs, n_realisations):
-    """BLAS threads each realisation uses for a given ``n_jobs``.
+def realisation_blas_threads(n_jobs, n_batches):
+    """BLAS threads each batch of realisations uses for a given ``n_jobs``.
 
     Realisations are independent, so running them side by side scales better than
     splitting each small matrix product over threads: when more than one worker
-    runs (``min(effective n_jobs, n_realisations) > 1``, the effective ``n_jobs``
-    taking any ``joblib.parallel_config`` into account), every realisation is
-    limited to ``PARALLEL_BLAS_THREADS`` (1) BLAS thread with threadpoolctl, and
-    the limit is restored afterwards. With a single worker the realisations run
-    in the calling process with the BLAS thread count left as it is (all cores
-    by default).
+    runs (``min(effective n_jobs, n_batches) > 1``, the effective ``n_jobs``
+    taking any ``joblib.parallel_config`` into account), every batch is limited
+    to ``PARALLEL_BLAS_THREADS`` (1) BLAS thread with threadpoolctl, and the
+    limit is restored afterwards. With a single worker the batches run in the
+    calling process with the BLAS thread count left as it is (all cores by
+    default).
 
     Parameters
     ----------
     n_jobs : int or None
         The sampler's ``n_jobs``.
-    n_realisations : int
-        Number of realisations to run.
+    n_batches : int
+        Number of batches of realisations to run (see
+        :func:`realisation_batches`).
 
     Returns
     -------
     blas_threads : int or None
         ``None`` (unchanged) for a single worker, else ``PARALLEL_BLAS_THREADS``.
     """
-    return None if _workers(n_jobs, n_realisations) <= 1 else PARALLEL_BLAS_THREADS
-
-
-def _workers(n_jobs, n_realisations):
-    return min(joblib.effective_n_jobs(n_jobs), n_realisations)
+    workers = min(joblib.effective_n_jobs(n_jobs), n_batches)
+    return None if workers <= 1 else PARALLEL_BLAS_THREADS
 
 
 FORCE_PRECISIONS = {"single": np.float32, "double": np.float64}
 
+# Fewest kernel entries per step (particles x N) of a batch when realisations are
+# shared out over several workers. Measured on two cores, n_jobs=2 against n_jobs=1:
+# 300-row set, 8 realisations (3.6e5 entries per worker) 0.80x, 24 realisations
+# (1.1e6) 1.13x; 860 rows, 8 realisations (3.0e6) 1.29x.
+PARALLEL_MIN_BATCH_ENTRIES = 2**20
 
-def realisation_batches(n_realisations, n_samples_fit, block, workers):
+
+def realisation_batches(n_realisations, n_samples_fit, block, n_jobs):
     """Sizes of the batches of realisations integrated together.
 
     A batch stacks the particles of its realisations into one force evaluation
     (:func:`skaidm._isde.integrate`): as many realisations as fill one block of the
-    force (``block // n_samples_fit``, at least one), and no more than an even share
-    of the realisations per worker, so that every worker gets work.
+    force (``block // n_samples_fit``, at least one). With several workers (the
+    effective ``n_jobs``), the realisations are shared out evenly, down to batches
+    of ``PARALLEL_MIN_BATCH_ENTRIES`` kernel entries per step (particles x N):
+    smaller ones run faster together, in one batch with every BLAS thread.
 
     Parameters
     ----------
     n_realisations, n_samples_fit : int
     block : int
         Particles per block of the force (``KDEPotential.block``).
-    workers : int
-        Workers running batches side by side.
+    n_jobs : int or None
+        The sampler's ``n_jobs``.
 
     Returns
     -------
     sizes : list of int
         Batch sizes, summing to ``n_realisations``.
     """
-    per_batch = min(
-        max(1, block // n_samples_fit), -(-n_realisations // max(1, workers))
-    )
+    workers = max(1, joblib.effective_n_jobs(n_jobs))
+    share = -(-n_realisations // workers)
+    least = -(-PARALLEL_MIN_BATCH_ENTRIES // n_samples_fit**2)
+    per_batch = min(max(1, block // n_samples_fit), n_realisations, max(share, least))
     sizes = [per_batch] * (n_realisations // per_batch)
     if n_realisations % per_batch:
         sizes.append(n_realisations % per_batch)
@@ -205,12 +212,14 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         :math:`\lceil 4\ln 100/(f_0\Delta r)\rceil`, the time for the initial
         condition to be forgotten to 1%.
     force_precision : {"single", "double"}, default="single"
-        Precision of the matrix products and the ``exp`` of the ISDE force
-        (:class:`~skaidm._isde.KDEPotential`); the state of the integrator stays
-        in double precision. ``"single"`` is about twice as fast; its relative
-        force error is about 1e-7, far below the time-discretisation error, and
-        the generated rows have the same statistics (``docs/performance.md``).
-        ``"double"`` reproduces a realisation to round-off whatever ``n_jobs``.
+        Precision of the N-row work of each integration step: the matrix products
+        and the ``exp`` of the ISDE force (:class:`~skaidm._isde.KDEPotential`)
+        and the two projections; the m x r state of the integrator and the
+        returned rows stay in double precision. ``"single"`` is about twice as
+        fast; its force error is about 1e-7 of the size of the force's terms, far
+        below the time-discretisation error, and with the same seeds its rows
+        differ from ``"double"``'s by about 1e-5 or less in whitened units, so the
+        statistics are the same (``docs/performance.md``).
     n_jobs : int, default=None
         Realisations run in parallel through joblib (``sklearn.utils.parallel``),
         so ``joblib.parallel_config(backend="dask")`` runs them on a Dask cluster.
@@ -571,13 +580,10 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _realisations(self, seeds, constraint=None):
         potential = KDEPotential(self.eta_, FORCE_PRECISIONS[self.force_precision])
-        blas_threads = realisation_blas_threads(self.n_jobs, len(seeds))
         sizes = realisation_batches(
-            len(seeds),
-            self.eta_.shape[0],
-            potential.block,
-            _workers(self.n_jobs, len(seeds)),
+            len(seeds), self.eta_.shape[0], potential.block, self.n_jobs
         )
+        blas_threads = realisation_blas_threads(self.n_jobs, len(sizes))
         bounds = np.cumsum([0, *sizes])
         tasks = (
             delayed(_realisation)(

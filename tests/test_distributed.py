@@ -19,6 +19,16 @@ import skaidm.plom
 from skaidm import PLoMSampler
 
 
+@pytest.fixture(autouse=True)
+def _share_out_small_problems(monkeypatch):
+    """Small test problems are shared out over the workers like large ones.
+
+    By default batches below ``PARALLEL_MIN_BATCH_ENTRIES`` stay in one process;
+    here the parallel paths themselves are under test.
+    """
+    monkeypatch.setattr(skaidm.plom, "PARALLEL_MIN_BATCH_ENTRIES", 1)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _one_blas_thread():
     """Small matrices: one BLAS thread is fastest and immune to a loaded machine."""

@@ -23,7 +23,11 @@ from skaidm._isde import (
     integrate,
     kde_bandwidths,
 )
-from skaidm.plom import PARALLEL_BLAS_THREADS, realisation_blas_threads
+from skaidm.plom import (
+    PARALLEL_BLAS_THREADS,
+    realisation_batches,
+    realisation_blas_threads,
+)
 
 # --------------------------------------------------------------- F2, F3
 
@@ -202,12 +206,38 @@ def test_realisation_blas_threads_rule():
 
 
 @pytest.mark.parametrize(
+    ("n_real", "n", "n_jobs", "sizes"),
+    [
+        # One worker: batches fill one force block (2**24 // n rows).
+        (10, 300, 1, [10]),
+        (400, 300, 1, [186, 186, 28]),
+        (3, 20000, 1, [1, 1, 1]),
+        # Two workers share the realisations out evenly...
+        (8, 860, 2, [4, 4]),
+        (24, 300, 2, [12, 12]),
+        (5, 20000, 2, [1, 1, 1, 1, 1]),
+        # ...but not into batches below 2**20 kernel entries per step (8 x 300^2
+        # = 7.2e5): those run together in this process.
+        (8, 300, 2, [8]),
+    ],
+)
+def test_realisation_batches(n_real, n, n_jobs, sizes):
+    block = KDEPotential(np.zeros((n, 1))).block
+    got = realisation_batches(n_real, n, block, n_jobs)
+    assert got == sizes
+    assert sum(got) == n_real
+    assert max(got) * n <= max(block, n)
+
+
+@pytest.mark.parametrize(
     ("n_jobs", "backend", "inside", "sizes"),
     [(1, "threading", 2, [3]), (2, "threading", 1, [2, 1]), (2, "sequential", 2, [3])],
 )
 def test_blas_limit_in_workers_and_restored(
     helix, monkeypatch, n_jobs, backend, inside, sizes
 ):
+    # Share even this small problem out (see test_realisation_batches).
+    monkeypatch.setattr(skaidm.plom, "PARALLEL_MIN_BATCH_ENTRIES", 1)
     """One BLAS thread per realisation when they run side by side, then restored.
 
     The sequential backend runs one realisation at a time: all threads.
@@ -251,6 +281,7 @@ def test_parallel_realisations_prefer_threads(helix, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skaidm.plom, "integrate", recording)
+    monkeypatch.setattr(skaidm.plom, "PARALLEL_MIN_BATCH_ENTRIES", 1)
     plom = PLoMSampler(n_jobs=2, random_state=0).fit(helix)
     plom.sample_whitened(3, random_state=1)
     assert len(seen) == 2  # batches of 2 and 1 realisations
