@@ -280,8 +280,9 @@ def peer_case(key, label, X, r, n_real, repeats, log):
         fit_min, fit_med, plom = timed(
             lambda p=precision: make_skaidm(p).fit(X), repeats
         )
+        # Sub-second samplings: more repeats, for a stable minimum.
         times, _ = sampling_times(
-            lambda plom=plom: plom.sample(n_rows, random_state=1), repeats
+            lambda plom=plom: plom.sample(n_rows, random_state=1), 3 * repeats
         )
         realisations[precision] = plom.sample_whitened(n_real, random_state=1)
         stats = fidelity(realisations[precision], eta)
@@ -846,9 +847,9 @@ def speedup_ceiling(peers, roof):
         gemms = bare["double"]
         lines.append(
             f"- ({key}) N = {sub[0]['N']}, r = {sub[0]['r']}: the two bare products "
-            f"of one realisation take {gemms:.3g} ms in double precision (the "
-            "faster of the two BLAS thread settings)"
-            + (f" ({bare['single']:.3g} ms in single)" if "single" in bare else "")
+            f"of one realisation take {gemms:.3g} ms in double precision"
+            + (f" and {bare['single']:.3g} ms in single" if "single" in bare else "")
+            + " (the faster of the two BLAS thread settings)"
             + f"; per realisation-step (default threads) {best['method']} takes "
             f"{best['per_step_ms']:.3g} ms (**{best['per_step_ms'] / gemms:.1f}x** "
             f"the double products), skaidm {ours['skaidm']:.3g} ms "
@@ -1320,8 +1321,9 @@ def write_page(
             "and under `threadpool_limits(1)` (a like-for-like match for the "
             "single-threaded C++ force, and immune to the oversubscription of "
             "two BLAS threads on two busy cores); fits use the default threads. "
-            "pyplom's timings are the minimum over one repeat fewer than skaidm's "
-            "(they take most of the run).",
+            f"skaidm's sampling times are the minimum over {3 * args.repeats} "
+            f"repeats, pyplom's over {max(1, args.repeats - 1)} (they take most "
+            "of the run).",
             "",
             "scikit-learn's KernelDensity (bandwidth s_hat on the rows shrunk by "
             "s_hat / s: exactly the density PLoM's unprojected ISDE samples) and "
