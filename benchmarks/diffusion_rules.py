@@ -19,10 +19,8 @@ c. The USGS library: gap ratio versus epsilon, eigenvalue spectrum, reconstructi
    error versus m, for plain whitened data and for the Option B attention metric.
 """
 
-import datetime
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -33,8 +31,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import scipy
-import sklearn
+from _machine import machine_info  # benchmarks/_machine.py
 from sklearn.preprocessing import RobustScaler
 
 import skaidm
@@ -89,63 +86,6 @@ PUBLISHED = {
 
 
 # ----------------------------------------------------------------------- helpers
-def machine_info():
-    """Date, machine, library versions and BLAS of this run, as markdown lines."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    lines = [
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs "
-        f"({usable} usable by this process)",
-        f"- Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-        f"matplotlib {matplotlib.__version__}, skaidm {skaidm.__version__}",
-    ]
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        import io
-        from contextlib import redirect_stdout
-
-        buffer = io.StringIO()
-        with redirect_stdout(buffer):
-            np.show_config()
-        blas = " ".join(buffer.getvalue().split())[:300]
-        lines.append(f"- BLAS (numpy.show_config, threadpoolctl absent): {blas}")
-    else:
-        for pool in threadpool_info():
-            lib = Path(pool.get("filepath", "")).name
-            if pool.get("user_api") == "blas":
-                lines.append(
-                    f"- BLAS: {pool.get('internal_api')} {pool.get('version')} "
-                    f"({pool.get('architecture')}, {pool.get('threading_layer')}), "
-                    f"{pool.get('num_threads')} threads, `{lib}`"
-                )
-            else:
-                lines.append(
-                    f"- {pool.get('user_api')}: {pool.get('internal_api')}, "
-                    f"{pool.get('num_threads')} threads, `{lib}`"
-                )
-    env = {
-        k: os.environ[k]
-        for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-        if k in os.environ
-    }
-    lines.append(f"- thread environment variables: {env or 'none set'}")
-    return lines
-
-
 def load_average():
     """1-minute load average, or None where the platform has none."""
     try:
@@ -832,7 +772,7 @@ def main():
         "",
         "## Run",
         "",
-        *machine_info(),
+        *machine_info(load_average=False),
     ]
     body = []
     spec_results = part_a(body)

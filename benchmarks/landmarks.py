@@ -21,11 +21,8 @@ b. 50,000 rows with the default ``n_landmarks="auto"``: fit and one realisation 
 
 import argparse
 import contextlib
-import datetime
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -39,10 +36,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import scipy
 import scipy.linalg
-import sklearn
+from _machine import machine_info  # benchmarks/_machine.py
 from sklearn.neighbors import NearestNeighbors
 
-import skaidm
 from skaidm import AnisotropicDiffusionMap, PLoMSampler, WhiteningPCA
 from skaidm._kernels import squared_distances
 from skaidm.datasets import make_correlated_gaussian
@@ -92,47 +88,6 @@ def measured(fn):
     seconds = time.perf_counter() - start
     peak = proc_status()["VmHWM"] - before if reset else math.nan
     return result, seconds, peak
-
-
-def machine_info():
-    """Date, machine, versions, BLAS and threads of this run, as markdown lines."""
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    lines = [
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs "
-        f"({usable} usable by this process)",
-        f"- Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-        f"matplotlib {matplotlib.__version__}, skaidm {skaidm.__version__}",
-    ]
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        lines.append("- BLAS: threadpoolctl absent, not recorded")
-    else:
-        for pool in threadpool_info():
-            lib = Path(pool.get("filepath", "")).name
-            lines.append(
-                f"- {pool.get('user_api')}: {pool.get('internal_api')} "
-                f"{pool.get('version')} ({pool.get('architecture')}, "
-                f"{pool.get('threading_layer')}), {pool.get('num_threads')} threads, "
-                f"`{lib}`"
-            )
-    env = {
-        k: os.environ[k]
-        for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-        if k in os.environ
-    }
-    lines.append(f"- thread environment variables: {env or 'none set'}")
-    with contextlib.suppress(AttributeError, OSError):
-        lines.append(f"- 1-minute load average at the start: {os.getloadavg()[0]:.2f}")
-    return lines
 
 
 def principal_angles(A, B):

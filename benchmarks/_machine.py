@@ -1,0 +1,60 @@
+"""Date, machine, library versions, BLAS and threads of a benchmark run."""
+
+import contextlib
+import datetime
+import os
+import platform
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import scipy
+import sklearn
+from threadpoolctl import threadpool_info
+
+import skaidm
+
+
+def machine_info(load_average=True):
+    """Markdown lines describing this run, for the top of an evidence page.
+
+    Parameters
+    ----------
+    load_average : bool, default=True
+        Add the 1-minute load average at the start (where the platform has one).
+    """
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    lines = [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs "
+        f"({usable} usable by this process)",
+        f"- Python {platform.python_version()}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
+        f"matplotlib {matplotlib.__version__}, skaidm {skaidm.__version__}",
+    ]
+    for pool in threadpool_info():
+        lib = Path(pool.get("filepath", "")).name
+        lines.append(
+            f"- {pool.get('user_api')}: {pool.get('internal_api')} "
+            f"{pool.get('version')} ({pool.get('architecture')}, "
+            f"{pool.get('threading_layer')}), {pool.get('num_threads')} threads, "
+            f"`{lib}`"
+        )
+    env = {
+        k: os.environ[k]
+        for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        if k in os.environ
+    }
+    lines.append(f"- thread environment variables: {env or 'none set'}")
+    if load_average:
+        with contextlib.suppress(AttributeError, OSError):
+            lines.append(
+                f"- 1-minute load average at the start: {os.getloadavg()[0]:.2f}"
+            )
+    return lines
