@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime
+import math
 import os
 import platform
 from pathlib import Path
@@ -58,3 +59,20 @@ def machine_info(load_average=True):
                 f"- 1-minute load average at the start: {os.getloadavg()[0]:.2f}"
             )
     return lines
+
+
+def proc_status(pid="self"):
+    """Peak (``VmHWM``) and current (``VmRSS``) resident memory of a process, MB.
+
+    From /proc/<pid>/status; nan where /proc is unavailable. Not ``ru_maxrss``:
+    Linux keeps it across ``execve``, so a worker started from a large process
+    would report at least the parent's size at fork time; ``VmHWM`` belongs to the
+    address space, which ``execve`` replaces.
+    """
+    out = {"VmHWM": math.nan, "VmRSS": math.nan}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in out:
+                out[key] = int(line.split()[1]) / 1024
+    return out

@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import scipy
 import scipy.linalg
-from _machine import machine_info  # benchmarks/_machine.py
+from _machine import machine_info, proc_status  # benchmarks/_machine.py
 from sklearn.neighbors import NearestNeighbors
 
 from skaidm import AnisotropicDiffusionMap, PLoMSampler, WhiteningPCA
@@ -59,17 +59,6 @@ def correlated(n_samples, rho=0.98, n_features=285, seed=5):
     return make_correlated_gaussian(
         n_samples, n_features, rho=rho, random_state=np.random.default_rng(seed)
     )
-
-
-def proc_status(pid="self"):
-    """VmHWM and VmRSS of a process, MB (nan where /proc is unavailable)."""
-    out = {"VmHWM": math.nan, "VmRSS": math.nan}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key = line.split(":", 1)[0]
-            if key in out:
-                out[key] = int(line.split()[1]) / 1024
-    return out
 
 
 def measured(fn):

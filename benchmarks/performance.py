@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import sklearn
+from _machine import proc_status  # benchmarks/_machine.py
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity, NearestNeighbors
 from sklearn.preprocessing import RobustScaler
@@ -58,7 +59,6 @@ from skaidm.datasets import load_usgs_minerals, make_correlated_gaussian, make_h
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-IMG = DOCS / "img"
 
 # Realisations per sampling run of the peer comparison, and timing repeats.
 N_REALISATIONS = 10
@@ -452,25 +452,11 @@ def roofline(sizes, repeats, log):
 
 
 # ------------------------------------------------------------ c. scaling (worker)
-def peak_rss_mb(pid):
-    """Peak resident memory of a process, MB: ``VmHWM`` of /proc/<pid>/status.
-
-    Not ``ru_maxrss``: Linux keeps it across ``execve``, so a worker started from
-    this (large) process would report at least the parent's size at fork time.
-    ``VmHWM`` belongs to the address space, which ``execve`` replaces.
-    """
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return math.nan
-
-
 def scaling_worker(N, r):
     """Fit + one realisation of plain PLoM; one JSON line per phase on stdout."""
 
     def emit(**kw):
-        kw["maxrss_mb"] = peak_rss_mb("self")
+        kw["maxrss_mb"] = proc_status()["VmHWM"]
         print(json.dumps(kw), flush=True)
 
     X = correlated(N)
@@ -505,7 +491,7 @@ def run_worker(N, r, timeout):
         status, timed_out, peak = None, False, math.nan
         while True:
             # Sampled while the process lives; its own reports below are exact.
-            peak = np.nanmax([peak, peak_rss_mb(proc.pid)])
+            peak = np.nanmax([peak, proc_status(proc.pid)["VmHWM"]])
             pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -1208,10 +1194,12 @@ def main(argv=None):
         scale = scaling(args.max_n, args.timeout, args.large_timeout, log)
     seconds = time.perf_counter() - start
 
-    IMG.mkdir(parents=True, exist_ok=True)
-    have_scaling_png = scale and figure_scaling(scale, IMG / "performance-scaling.png")
+    # Figures beside the page (docs/img for the default output).
+    img = args.output.parent / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    have_scaling_png = scale and figure_scaling(scale, img / "performance-scaling.png")
     if peers:
-        figure_peers(peers, IMG / "performance-peers.png")
+        figure_peers(peers, img / "performance-peers.png")
     write_page(
         args,
         started,
