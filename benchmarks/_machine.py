@@ -2,9 +2,13 @@
 
 import contextlib
 import datetime
+import json
 import math
 import os
 import platform
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import matplotlib
@@ -76,3 +80,66 @@ def proc_status(pid="self"):
             if key in out:
                 out[key] = int(line.split()[1]) / 1024
     return out
+
+
+def emit_phase(phase, **values):
+    """Print one JSON line for :func:`run_monitored`: the phase, values, ``VmHWM``."""
+    print(
+        json.dumps({"phase": phase, **values, "hwm_mb": proc_status()["VmHWM"]}),
+        flush=True,
+    )
+
+
+def run_monitored(cmd, timeout, cwd=None):
+    """Run ``cmd`` in a fresh process, sampling its peak memory; kill at ``timeout``.
+
+    The process reports its phases with :func:`emit_phase`. Its ``VmHWM`` is
+    also sampled every 0.5 s from here, so the peak is known even for a killed run.
+
+    Returns
+    -------
+    result : dict
+        ``phases`` (phase name -> reported values, ``hwm_mb`` included),
+        ``peak_mb`` (the largest of the sampled and reported peaks), ``wall_s``,
+        ``timed_out``, ``returncode`` and ``stderr`` (list of lines).
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd)
+        peak, timed_out = math.nan, False
+        while proc.poll() is None:
+            peak = np.nanmax([peak, proc_status(proc.pid)["VmHWM"]])
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                proc.wait()
+                timed_out = True
+                break
+            time.sleep(0.5)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        phases = {}
+        for line in out.read().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                record = json.loads(line)
+                phases[record.pop("phase")] = record
+        stderr = err.read().strip().splitlines()
+    reported = [p.get("hwm_mb", math.nan) for p in phases.values()]
+    return {
+        "phases": phases,
+        "peak_mb": float(np.nanmax([peak, *reported])),
+        "wall_s": wall,
+        "timed_out": timed_out,
+        "returncode": proc.returncode,
+        "stderr": stderr,
+    }
+
+
+def outcome(run, timeout):
+    """One phrase for a :func:`run_monitored` result: ok, killed or the error."""
+    if run["timed_out"]:
+        return f"killed after {timeout:.0f} s"
+    if run["returncode"] != 0:
+        last = run["stderr"][-1] if run["stderr"] else ""
+        return f"exit code {run['returncode']}: {last}"
+    return "ok"

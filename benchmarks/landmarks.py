@@ -21,11 +21,8 @@ b. 50,000 rows with the default ``n_landmarks="auto"``: fit and one realisation 
 
 import argparse
 import contextlib
-import json
 import math
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +33,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import scipy
 import scipy.linalg
-from _machine import machine_info, proc_status  # benchmarks/_machine.py
+from _machine import (  # benchmarks/_machine.py
+    emit_phase,
+    machine_info,
+    outcome,
+    proc_status,
+    run_monitored,
+)
 from sklearn.neighbors import NearestNeighbors
 
 from skaidm import AnisotropicDiffusionMap, PLoMSampler, WhiteningPCA
@@ -224,18 +227,14 @@ def compare(N, L, seeds, log):
 def big_worker(N):
     """Fit + one realisation of plain PLoM with the defaults; JSON lines out."""
 
-    def emit(**kw):
-        kw["hwm_mb"] = proc_status()["VmHWM"]
-        print(json.dumps(kw), flush=True)
-
     X = correlated(N)
-    emit(phase="data")
+    emit_phase("data")
     start = time.perf_counter()
     sampler = PLoMSampler(WhiteningPCA(n_components=R), random_state=0).fit(X)
     fit_s = time.perf_counter() - start
     d = sampler.diffusion_map_
-    emit(
-        phase="fit",
+    emit_phase(
+        "fit",
         fit_s=fit_s,
         epsilon=d.epsilon_,
         epsilon_rule=d.epsilon_rule_,
@@ -250,8 +249,8 @@ def big_worker(N):
     sample_s = time.perf_counter() - start
     var = H.var(axis=0)
     eta = sampler.eta_
-    emit(
-        phase="sample",
+    emit_phase(
+        "sample",
         sample_s=sample_s,
         var_min=float(var.min()),
         var_max=float(var.max()),
@@ -260,47 +259,26 @@ def big_worker(N):
 
 
 def run_big(N, timeout, log):
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(N)]
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
-        peak, timed_out = math.nan, False
-        while proc.poll() is None:
-            peak = np.nanmax([peak, proc_status(proc.pid)["VmHWM"]])
-            if time.perf_counter() - start > timeout:
-                proc.kill()
-                proc.wait()
-                timed_out = True
-                break
-            time.sleep(0.5)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        phases = {}
-        for line in out.read().splitlines():
-            with contextlib.suppress(json.JSONDecodeError):
-                record = json.loads(line)
-                phases[record.pop("phase")] = record
-        stderr = err.read().strip().splitlines()
-    peaks = [p.get("hwm_mb", math.nan) for p in phases.values()]
+    run = run_monitored(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", str(N)],
+        timeout,
+        cwd=ROOT,
+    )
+    phases = run["phases"]
     row = {
         "N": N,
-        "wall_s": wall,
-        "peak_mb": float(np.nanmax([peak, *peaks])),
+        "wall_s": run["wall_s"],
+        "peak_mb": run["peak_mb"],
         "data_mb": phases.get("data", {}).get("hwm_mb", math.nan),
         **phases.get("fit", {}),
         **{k: v for k, v in phases.get("sample", {}).items() if k != "hwm_mb"},
         "fit_peak_mb": phases.get("fit", {}).get("hwm_mb", math.nan),
     }
-    if timed_out:
-        row["outcome"] = f"killed after {timeout:.0f} s"
-    elif proc.returncode != 0:
-        row["outcome"] = f"exit code {proc.returncode}: " + (
-            stderr[-1] if stderr else ""
-        )
-    else:
-        row["outcome"] = "ok"
-    log(f"  N={N}: {row['outcome']}, peak {row['peak_mb']:.0f} MB, wall {wall:.0f} s")
+    row["outcome"] = outcome(run, timeout)
+    log(
+        f"  N={N}: {row['outcome']}, peak {row['peak_mb']:.0f} MB, "
+        f"wall {run['wall_s']:.0f} s"
+    )
     return row
 
 

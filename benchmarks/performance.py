@@ -36,7 +36,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -44,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import sklearn
-from _machine import proc_status  # benchmarks/_machine.py
+from _machine import emit_phase, outcome, run_monitored  # benchmarks/_machine.py
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity, NearestNeighbors
 from sklearn.preprocessing import RobustScaler
@@ -455,20 +454,16 @@ def roofline(sizes, repeats, log):
 def scaling_worker(N, r):
     """Fit + one realisation of plain PLoM; one JSON line per phase on stdout."""
 
-    def emit(**kw):
-        kw["maxrss_mb"] = proc_status()["VmHWM"]
-        print(json.dumps(kw), flush=True)
-
     X = correlated(N)
-    emit(phase="data")
+    emit_phase("data")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
         plom = PLoMSampler(WhiteningPCA(n_components=r), random_state=0).fit(X)
         fit_s = time.perf_counter() - start
     dmap = plom.diffusion_map_
-    emit(
-        phase="fit",
+    emit_phase(
+        "fit",
         fit_s=fit_s,
         epsilon=dmap.epsilon_,
         epsilon_rule=dmap.epsilon_rule_,
@@ -479,50 +474,27 @@ def scaling_worker(N, r):
     )
     start = time.perf_counter()
     plom.sample_whitened(1, random_state=1)
-    emit(phase="sample", sample_s=time.perf_counter() - start)
+    emit_phase("sample", sample_s=time.perf_counter() - start)
 
 
 def run_worker(N, r, timeout):
-    """Run ``scaling_worker`` in a fresh process; its peak RSS from ``wait4``."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(N), str(r)]
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
-        status, timed_out, peak = None, False, math.nan
-        while True:
-            # Sampled while the process lives; its own reports below are exact.
-            peak = np.nanmax([peak, proc_status(proc.pid)["VmHWM"]])
-            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - start > timeout:
-                proc.kill()
-                _, status, _ = os.wait4(proc.pid, 0)
-                timed_out = True
-                break
-            time.sleep(0.5)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        phases = {}
-        for line in out.read().splitlines():
-            with contextlib.suppress(json.JSONDecodeError):
-                record = json.loads(line)
-                phases[record.pop("phase")] = record
-        stderr = err.read().strip().splitlines()
+    """Run ``scaling_worker`` in a fresh process, sampling its peak memory."""
+    run = run_monitored(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", str(N), str(r)],
+        timeout,
+        cwd=ROOT,
+    )
+    phases = run["phases"]
     row = {
         "N": N,
         "r": r,
-        "wall_s": wall,
-        "peak_mb": float(
-            np.nanmax([peak, *(p.get("maxrss_mb", math.nan) for p in phases.values())])
-        ),
-        "data_mb": phases.get("data", {}).get("maxrss_mb", np.nan),
-        "timed_out": timed_out,
-        "returncode": proc.returncode,
-        **{k: v for k, v in phases.get("fit", {}).items() if k != "maxrss_mb"},
-        "fit_peak_mb": phases.get("fit", {}).get("maxrss_mb", np.nan),
+        "wall_s": run["wall_s"],
+        "peak_mb": run["peak_mb"],
+        "data_mb": phases.get("data", {}).get("hwm_mb", np.nan),
+        "timed_out": run["timed_out"],
+        "returncode": run["returncode"],
+        **{k: v for k, v in phases.get("fit", {}).items() if k != "hwm_mb"},
+        "fit_peak_mb": phases.get("fit", {}).get("hwm_mb", np.nan),
         "sample_s": phases.get("sample", {}).get("sample_s", np.nan),
     }
     row.setdefault("fit_s", np.nan)
@@ -531,14 +503,7 @@ def run_worker(N, r, timeout):
         row["per_step_s"] = row["sample_s"] / row["n_steps"]
     else:
         row["per_step_s"] = np.nan
-    if timed_out:
-        row["outcome"] = f"killed after {timeout:.0f} s"
-    elif proc.returncode != 0:
-        row["outcome"] = f"exit code {proc.returncode}: " + (
-            stderr[-1] if stderr else ""
-        )
-    else:
-        row["outcome"] = "ok"
+    row["outcome"] = outcome(run, timeout)
     if "warnings" in row:
         row["warnings"] = ", ".join(row["warnings"])
     return row
