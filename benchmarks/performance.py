@@ -1375,6 +1375,12 @@ def write_page(
             ),
             "",
             *growth_lines([x for x in scale if x["N"] == SCALING_R_N], "r"),
+            "Beyond 20,000 rows the diffusion map switches to a landmark (Nystrom) "
+            "basis by default (`AnisotropicDiffusionMap(n_landmarks='auto')`), so "
+            "no N x N matrix is formed: [the landmark evidence](landmarks.md) "
+            "measures a 50,000-row fit and realisation, and the landmark basis "
+            "against the dense one where both fit.",
+            "",
         ]
     lines += [
         "## Observations on pyplom 2.0.1",
