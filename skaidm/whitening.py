@@ -245,9 +245,16 @@ class WhiteningPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"X has {eta.shape[1]} columns, but WhiteningPCA.inverse_transform "
                 f"expects n_components_={self.n_components_} whitened coordinates."
             )
-        out = np.empty((eta.shape[0], self.n_features_in_))
-        out[:, ~self.constant_features_] = (
-            eta * np.sqrt(self.explained_variance_)
-        ) @ self.components_ + self.mean_
-        out[:, self.constant_features_] = self.constant_values_
+        # One product onto all columns: the constant ones get zero weights and
+        # their value as offset (no column scatter of the result).
+        varying = ~self.constant_features_
+        weights = np.zeros((self.n_components_, self.n_features_in_))
+        weights[:, varying] = (
+            np.sqrt(self.explained_variance_)[:, None] * self.components_
+        )
+        offset = np.empty(self.n_features_in_)
+        offset[varying] = self.mean_
+        offset[self.constant_features_] = self.constant_values_
+        out = eta @ weights
+        out += offset
         return out
