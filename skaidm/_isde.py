@@ -106,9 +106,10 @@ class KDEPotential:
     (pointing to the nearest :math:`\hat h_j`) however far the particle is.
 
     **Single precision.** With ``dtype=np.float32`` the two products and the
-    ``exp`` run in single precision (about twice as fast), the particles and the
-    result stay in double. Up to r = ``SINGLE_SHIFT_MAX_DIM`` (100) the same
-    constant shift is used, with the fallback for rows whose sum falls below
+    ``exp`` run in single precision (about twice as fast); the particles and the
+    result may be in either precision (:func:`integrate` passes single). Up to
+    r = ``SINGLE_SHIFT_MAX_DIM`` (100) the same constant shift is used, with the
+    fallback for rows whose sum falls below
     ``FORCE_UNDERFLOW_SINGLE``; above it the constant shift would underflow
     single precision for typical particles, and the logits are shifted by their
     exact row maximum instead (one more pass over the block). Measured relative
@@ -190,7 +191,7 @@ class KDEPotential:
         -------
         workspace : tuple of ndarray
             Queries :math:`[U, \mathbf 1, -c]` (block x (r + 2); no
-            :math:`-c` in single precision), weights :math:`E` (block x N) and
+            :math:`-c` with ``row_max_shift``), weights :math:`E` (block x N) and
             products :math:`[S, \sigma]` (block x (r + 1)), in ``dtype``.
         """
         n, r = self.H.shape
