@@ -29,6 +29,7 @@ from ._isde import (
     canonical_basis,
     integrate,
     isde_step_size,
+    kde_bandwidths,
 )
 from ._random import call_seed, derived_seed, fitted_generator
 from ._validation import is_int, is_real
@@ -455,8 +456,7 @@ class PLoMSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         # keeps the samples a function of span(g) (PLOM_SPEC F7).
         self.basis_ = canonical_basis(self.diffusion_map_.eigenvectors_)
         self.eta_ = eta
-        potential = KDEPotential(eta)
-        self.s_, self.s_hat_ = potential.s, potential.s_hat
+        self.s_, self.s_hat_ = kde_bandwidths(*eta.shape)
         self.step_size_ = isde_step_size(self.s_hat_, self.fac)
         self.n_steps_ = (
             auto_n_steps(self.f0, self.step_size_)
